@@ -1,0 +1,176 @@
+import BrookProtocol
+import Logging
+import Metrics
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+import Synchronization
+
+/// The TCP side of the broker: accepts connections, splits frames, hands requests to the
+/// `Broker` in order, and writes responses in request order.
+///
+/// A `Service`: `run()` serves until graceful shutdown, then closes the listener, lets
+/// in-flight requests finish and flushes the logs.
+public final class BrokerServer: Service, Sendable {
+    public let broker: Broker
+    private let group: MultiThreadedEventLoopGroup
+    private let logger: Logger
+    private let boundPort = Mutex<Int?>(nil)
+    private let ready = AsyncStream<Int>.makeStream()
+
+    public init(broker: Broker, eventLoopGroup: MultiThreadedEventLoopGroup = .singleton, logger: Logger) {
+        self.broker = broker
+        self.group = eventLoopGroup
+        self.logger = logger
+    }
+
+    /// The port actually bound (useful with port 0), once listening.
+    public var port: Int? { boundPort.withLock { $0 } }
+
+    /// Waits until the listener is bound and returns its port.
+    public func waitUntilListening() async -> Int {
+        if let p = port { return p }
+        for await p in ready.stream { return p }
+        return port ?? 0
+    }
+
+    public func run() async throws {
+        let config = broker.config
+        let maxFrame = config.socketRequestMaxBytes
+        let server = try await ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 256)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.maxMessagesPerRead, value: 16)
+            .bind(host: config.host, port: config.port) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(KafkaFrameDecoder(maxFrameSize: maxFrame)))
+                    return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                }
+            }
+        let port = server.channel.localAddress?.port ?? config.port
+        boundPort.withLock { $0 = port }
+        ready.continuation.yield(port)
+        ready.continuation.finish()
+        logger.info("broker listening", metadata: ["host": "\(config.host)", "port": "\(port)", "data_dir": "\(config.dataDirectory.path)"])
+        try await broker.start()
+        try await withGracefulShutdownHandler {
+            try await withThrowingDiscardingTaskGroup { tasks in
+                try await server.executeThenClose { inbound in
+                    for try await connection in inbound {
+                        tasks.addTask {
+                            await self.serve(connection)
+                        }
+                    }
+                }
+            }
+        } onGracefulShutdown: {
+            self.logger.info("broker shutting down")
+            server.channel.close(promise: nil)
+        }
+        await broker.shutdown()
+    }
+
+    private func serve(_ channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>) async {
+        let remote = channel.channel.remoteAddress.map { "\($0)" } ?? "?"
+        var logger = self.logger
+        logger[metadataKey: LogKeys.connection] = "\(remote)"
+        let conn = Connection(remote: remote, logger: logger)
+        do {
+            try await channel.executeThenClose { inbound, outbound in
+                let (responses, sink) = AsyncStream<(UInt64, ByteBuffer?)>.makeStream()
+                try await withThrowingTaskGroup(of: Void.self) { tasks in
+                    // Writer: releases responses strictly in request order.
+                    tasks.addTask {
+                        var queue = ResponseQueue<ByteBuffer>()
+                        for await (slot, response) in responses {
+                            _ = queue // slot numbers are assigned by the reader in order
+                            let ready = queue.complete(slot, with: response)
+                            if !ready.isEmpty {
+                                try await outbound.write(contentsOf: ready)
+                            }
+                        }
+                    }
+                    var slot: UInt64 = 0
+                    do {
+                        for try await frame in inbound {
+                            let mySlot = slot
+                            slot += 1
+                            Metrics.Counter(label: "brook_broker_bytes_in_total").increment(by: Int64(frame.readableBytes + 4))
+                            switch await self.broker.handle(frame: frame, connection: conn) {
+                            case .respond(let buf):
+                                sink.yield((mySlot, buf))
+                            case .deferred(let work):
+                                tasks.addTask {
+                                    let buf = await work()
+                                    sink.yield((mySlot, buf))
+                                }
+                            case .close(let reason):
+                                logger.warning("closing connection", metadata: ["reason": "\(reason)"])
+                                sink.yield((mySlot, nil))
+                                throw ConnectionClosed()
+                            }
+                        }
+                    } catch is ConnectionClosed {
+                    } catch {
+                        logger.warning("closing connection", metadata: ["reason": "\(error)"])
+                    }
+                    // Let deferred responses finish before the writer stops.
+                    sink.finish()
+                    try await tasks.waitForAll()
+                }
+            }
+        } catch {
+            logger.debug("connection ended", metadata: ["error": "\(error)"])
+        }
+        conn.closed()
+    }
+}
+
+struct ConnectionClosed: Error {}
+
+/// Per-connection facts the request handlers need (for logs and group membership).
+public final class Connection: Sendable {
+    public let remote: String
+    public let logger: Logger
+    private let state = Mutex<(clientId: String?, open: Bool)>((nil, true))
+
+    init(remote: String, logger: Logger) {
+        self.remote = remote
+        self.logger = logger
+    }
+
+    public var clientHost: String {
+        // "[IPv4]127.0.0.1/127.0.0.1:5432" → "/127.0.0.1" as Kafka prints hosts.
+        if let r = remote.range(of: "]") {
+            let rest = remote[r.upperBound...]
+            let host = rest.split(separator: "/").first.map(String.init) ?? String(rest)
+            return "/" + host
+        }
+        return remote
+    }
+
+    public var isOpen: Bool { state.withLock { $0.open } }
+    func closed() { state.withLock { $0.open = false } }
+}
+
+/// What the broker decided to do with one request.
+public enum RequestOutcome: Sendable {
+    /// Answer now (nil: no answer, e.g. produce with acks=0).
+    case respond(ByteBuffer?)
+    /// Answer when the work finishes (durable produce, long-polling fetch, group join).
+    case deferred(@Sendable () async -> ByteBuffer?)
+    /// Close the connection; the reason is logged.
+    case close(String)
+}
+
+/// The metadata keys Brook's log lines use, in one place.
+public enum LogKeys {
+    public static let connection = "kafka.connection"
+    public static let clientId = "kafka.client_id"
+    public static let api = "kafka.api"
+    public static let topic = "kafka.topic"
+    public static let partition = "kafka.partition"
+    public static let offset = "kafka.offset"
+    public static let group = "kafka.group"
+}
