@@ -53,6 +53,15 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // libFuzzer target for the request decoders: built with `-DFUZZING -sanitize=fuzzer`
+        // by scripts/fuzz.sh; a plain build is a corpus replayer.
+        .executableTarget(
+            name: "BrookFuzz",
+            dependencies: [
+                "BrookProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
         .testTarget(
             name: "BrookProtocolTests",
             dependencies: [

@@ -69,7 +69,6 @@ public struct RecordBatchBuilder: Sendable {
         self.output = buffer
         self.batchStart = buffer.writerIndex
         if codec == .none {
-            self.output.moveWriterIndex(forwardBy: 0)
             self.output.writeRepeatingByte(0, count: RecordBatchHeader.size)
             self.scratch = ByteBuffer()
         } else {
@@ -144,10 +143,9 @@ public struct RecordBatchBuilder: Sendable {
         guard total <= Int(Int32.max) else {
             throw ProtocolError.unrepresentable("record batch of \(total) bytes exceeds the int32 length")
         }
-        var attributes = RecordBatchHeader.attributes(
+        let attributes = RecordBatchHeader.attributes(
             codec: codec, timestampType: logAppendTime == nil ? .createTime : .logAppendTime,
             isTransactional: isTransactional, isControl: isControl)
-        attributes &= 0x7fff
         let header = RecordBatchHeader(
             baseOffset: baseOffset,
             batchLength: Int32(total - RecordBatchHeader.logOverhead),
@@ -162,9 +160,7 @@ public struct RecordBatchBuilder: Sendable {
             producerEpoch: producerEpoch,
             baseSequence: baseSequence,
             recordCount: recordCount)
-        var headerBytes = ByteBuffer()
-        header.write(to: &headerBytes)
-        output.setBuffer(headerBytes, at: batchStart)
+        header.set(in: &output, at: batchStart)
         try output.updateRecordBatchCRC(batchAt: batchStart)
         return output
     }

@@ -142,6 +142,23 @@ public struct RecordBatchHeader: Hashable, Sendable {
         buffer.writeInteger(recordCount)
     }
 
+    /// Overwrites the 61 bytes at absolute `index` of `buffer` with these fields (CRC as held).
+    public func set(in buffer: inout ByteBuffer, at index: Int) {
+        buffer.setInteger(baseOffset, at: index + Self.baseOffsetOffset)
+        buffer.setInteger(batchLength, at: index + Self.batchLengthOffset)
+        buffer.setInteger(partitionLeaderEpoch, at: index + Self.partitionLeaderEpochOffset)
+        buffer.setInteger(magic, at: index + Self.magicOffset)
+        buffer.setInteger(crc, at: index + Self.crcOffset)
+        buffer.setInteger(attributes, at: index + Self.attributesOffset)
+        buffer.setInteger(lastOffsetDelta, at: index + Self.lastOffsetDeltaOffset)
+        buffer.setInteger(baseTimestamp, at: index + Self.baseTimestampOffset)
+        buffer.setInteger(maxTimestamp, at: index + Self.maxTimestampOffset)
+        buffer.setInteger(producerId, at: index + Self.producerIdOffset)
+        buffer.setInteger(producerEpoch, at: index + Self.producerEpochOffset)
+        buffer.setInteger(baseSequence, at: index + Self.baseSequenceOffset)
+        buffer.setInteger(recordCount, at: index + Self.recordCountOffset)
+    }
+
     // MARK: derived values
 
     /// Bytes of the whole batch, header included.

@@ -1,0 +1,17 @@
+import BrookProtocol
+
+extension Broker {
+    /// Every API Brook serves, advertised from version 0: old librdkafka (Debian's 2.0.2, kcat)
+    /// only enables features when the advertised range contains the low versions it knows.
+    func apiVersionsResponse() -> ApiVersionsResponse {
+        var r = ApiVersionsResponse()
+        r.apiKeys = APIKey.allCases.map { api in
+            var v = ApiVersionsResponse.ApiVersion()
+            v.apiKey = api.rawValue
+            v.minVersion = api.versions.lowerBound
+            v.maxVersion = api.versions.upperBound
+            return v
+        }
+        return r
+    }
+}

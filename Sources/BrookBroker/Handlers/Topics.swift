@@ -1,0 +1,117 @@
+import BrookProtocol
+import Foundation
+import Logging
+import Metrics
+
+/// Broker-level names of the topic configs (Kafka's `log.*` defaults).
+let brokerNameForTopicConfig: [String: String] = [
+    "retention.ms": "log.retention.ms",
+    "retention.bytes": "log.retention.bytes",
+    "segment.bytes": "log.segment.bytes",
+    "segment.ms": "log.roll.ms",
+    "cleanup.policy": "log.cleanup.policy",
+    "max.message.bytes": "message.max.bytes",
+    "message.timestamp.type": "log.message.timestamp.type",
+    "compression.type": "compression.type",
+    "index.interval.bytes": "log.index.interval.bytes",
+    "min.insync.replicas": "min.insync.replicas",
+    "segment.index.bytes": "log.index.size.max.bytes",
+]
+
+extension Broker {
+    /// The value in force for a topic config: the topic's own, else the broker's, else Kafka's default.
+    func effectiveConfig(_ t: TopicMetadata, _ name: String) -> String {
+        if let v = t.configs[name] { return v }
+        let brokerConfigs = catalog.withLock { $0.brokerConfigs }
+        return Self.brokerDefault(name, brokerConfigs: brokerConfigs, defaults: config.topicDefaults)
+    }
+
+    static func brokerDefault(_ name: String, brokerConfigs: [String: String], defaults: [String: String]) -> String {
+        if let b = brokerNameForTopicConfig[name], let v = brokerConfigs[b] ?? defaults[b] { return v }
+        if let v = defaults[name] { return v }
+        return TopicConfigCatalog.byName[name]?.defaultValue ?? ""
+    }
+
+    static func logConfig(for t: TopicMetadata, brokerConfigs: [String: String], defaults: [String: String]) -> LogConfig {
+        func value(_ n: String) -> String { t.configs[n] ?? brokerDefault(n, brokerConfigs: brokerConfigs, defaults: defaults) }
+        var c = LogConfig()
+        c.segmentBytes = Int(value("segment.bytes")) ?? c.segmentBytes
+        c.segmentMs = Int64(value("segment.ms")) ?? c.segmentMs
+        c.retentionMs = Int64(value("retention.ms")) ?? c.retentionMs
+        c.retentionBytes = Int64(value("retention.bytes")) ?? c.retentionBytes
+        c.indexIntervalBytes = Int(value("index.interval.bytes")) ?? c.indexIntervalBytes
+        c.maxMessageBytes = Int(value("max.message.bytes")) ?? c.maxMessageBytes
+        // Compacted topics are never trimmed by time or size (the offsets topic compacts itself).
+        if value("cleanup.policy") == "compact" {
+            c.retentionMs = -1
+            c.retentionBytes = -1
+        }
+        return c
+    }
+
+    /// Re-applies the effective log config to every partition of `name` (after an alter).
+    func reconfigure(topic name: String) {
+        guard let t = topic(named: name) else { return }
+        let bc = catalog.withLock { $0.brokerConfigs }
+        let lc = Self.logConfig(for: t, brokerConfigs: bc, defaults: config.topicDefaults)
+        for p in 0..<t.partitions {
+            partition(name, p)?.log.updateConfig(lc)
+        }
+    }
+
+    func autoCreateTopic(_ name: String, _ ctx: RequestContext) throws -> TopicMetadata {
+        let (meta, _) = try createTopic(name: name, partitions: config.defaultPartitions, configs: [:], validateOnly: false)
+        ctx.logger.info("auto-created topic", metadata: [LogKeys.topic: "\(name)", "partitions": "\(meta.partitions)"])
+        return meta
+    }
+
+    /// Creates a topic (or only validates). Throws `TopicError` with Kafka's code and message.
+    func createTopic(name: String, partitions: Int32, configs: [String: String?], validateOnly: Bool) throws(TopicError) -> (TopicMetadata, Bool) {
+        if let msg = validateTopicName(name) { throw TopicError(.invalidTopicException, msg) }
+        if name.hasPrefix("__") && name != Self.offsetsTopic { /* allowed, like Kafka, but not internal */ }
+        guard partitions > 0 else { throw TopicError(.invalidPartitions, "Number of partitions must be larger than 0.") }
+        guard partitions <= 100_000 else { throw TopicError(.invalidPartitions, "Number of partitions \(partitions) is too large") }
+        var clean: [String: String] = [:]
+        for (k, v) in configs {
+            if let err = TopicConfigCatalog.validate(name: k, value: v) { throw TopicError(.invalidConfig, err) }
+            if let v { clean[k] = v }
+        }
+        // Creation is serialized by the catalog lock so two creators can't both win.
+        let result: Result<(TopicMetadata, Bool), TopicError> = catalog.withLock { cat in
+            if let existing = cat.topics[name] {
+                return .failure(TopicError(.topicAlreadyExists, "Topic '\(existing.name)' already exists."))
+            }
+            let meta = TopicMetadata(name: name, id: .random(), partitions: partitions, configs: clean)
+            if validateOnly { return .success((meta, false)) }
+            let lc = Self.logConfig(for: meta, brokerConfigs: cat.brokerConfigs, defaults: config.topicDefaults)
+            do {
+                var created: [TopicPartition: PartitionState] = [:]
+                for p in 0..<partitions {
+                    let tp = TopicPartition(topic: name, partition: p)
+                    let log = try logs.openOrCreate(topic: name, partition: p, config: lc)
+                    created[tp] = try PartitionState(tp: tp, log: log, stateDirectory: producerStateDirectory, logger: logger)
+                }
+                cat.topics[name] = meta
+                try cat.save(to: catalogURL)
+                self.partitions.withLock { $0.merge(created) { a, _ in a } }
+            } catch {
+                return .failure(TopicError(.kafkaStorageError, "could not create topic: \(error)"))
+            }
+            return .success((meta, true))
+        }
+        let created = try result.get()
+        Metrics.Gauge(label: "brook_broker_partitions").record(self.partitions.withLock { $0.count })
+        return created
+    }
+
+    var producerStateDirectory: URL { config.dataDirectory.appendingPathComponent("producer-state") }
+}
+
+struct TopicError: Error {
+    var code: ErrorCode
+    var message: String
+    init(_ code: ErrorCode, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+}

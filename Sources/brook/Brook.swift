@@ -1,0 +1,10 @@
+import ArgumentParser
+
+@main
+struct BrookCLI: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "brook",
+        abstract: "Kafka in production, in Swift: an embedded Kafka-protocol broker, client tools and services.",
+        subcommands: [BrokerCommand.self, UpCommand.self]
+    )
+}
