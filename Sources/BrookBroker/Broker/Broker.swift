@@ -89,6 +89,12 @@ public final class Broker: Sendable {
         for p in all {
             p.closeForShutdown()
         }
+        do {
+            try logs.close()
+        } catch {
+            logger.error("closing logs failed", metadata: ["error": "\(error)"])
+        }
+        try? await committer.shutdown()
         logger.info("broker stopped", metadata: ["partitions": "\(all.count)"])
     }
 
@@ -115,9 +121,15 @@ public final class Broker: Sendable {
     }
 
     func runRetention() {
-        let all = partitions.withLock { Array($0.values) }
-        for p in all {
-            p.runRetention()
+        let (result, failures) = logs.runMaintenance(now: nowMs())
+        for (tp, error) in failures {
+            logger.warning("log maintenance failed", metadata: [LogKeys.topic: "\(tp.topic)", LogKeys.partition: "\(tp.partition)", "error": "\(error)"])
+        }
+        if result.deletedSegments > 0 {
+            logger.info("retention deleted segments", metadata: ["segments": "\(result.deletedSegments)", "bytes": "\(result.deletedBytes)"])
+        }
+        for p in partitions.withLock({ Array($0.values) }) {
+            p.saveProducerSnapshot()
         }
     }
 

@@ -103,12 +103,12 @@ final class PartitionState: Sendable {
         try log.read(from: offset, maxBytes: maxBytes, minOneBatch: minOneBatch, upTo: highWatermark)
     }
 
-    func runRetention() {
+    /// Snapshots producer state so recovery replays only batches written after it.
+    func saveProducerSnapshot() {
         do {
-            try log.applyRetention(now: nowMs())
             try producers.withLock { try $0.save(to: snapshotURL, offset: log.logEndOffset) }
         } catch {
-            logger.warning("retention failed", metadata: ["error": "\(error)"])
+            logger.warning("producer state snapshot failed", metadata: ["error": "\(error)"])
         }
     }
 
@@ -116,15 +116,14 @@ final class PartitionState: Sendable {
         do {
             try log.flush()
             try producers.withLock { try $0.save(to: snapshotURL, offset: log.logEndOffset) }
-            try log.close()
         } catch {
             logger.warning("close failed", metadata: ["error": "\(error)"])
         }
     }
 
-    /// Removes the partition's files (topic deleted).
+    /// Removes the producer snapshot and wakes waiting fetches (topic deleted; the log manager
+    /// removes the log itself).
     func deleteFiles() {
-        try? log.delete()
         try? FileManager.default.removeItem(at: snapshotURL)
         advanceHighWatermark(to: highWatermark)
     }

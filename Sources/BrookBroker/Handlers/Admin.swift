@@ -82,7 +82,14 @@ extension Broker {
                     (0..<meta.partitions).compactMap { parts.removeValue(forKey: TopicPartition(topic: meta.name, partition: $0)) }
                 }
             }
-            for p in removed { p.deleteFiles() }
+            for p in removed {
+                do {
+                    try logs.deleteLog(topic: p.tp.topic, partition: p.tp.partition)
+                } catch {
+                    ctx.logger.error("deleting partition files failed", metadata: [LogKeys.topic: "\(p.tp.topic)", LogKeys.partition: "\(p.tp.partition)", "error": "\(error)"])
+                }
+                p.deleteFiles()
+            }
             await groups.removeOffsets(forTopic: meta.name)
             ctx.logger.info("deleted topic", metadata: [LogKeys.topic: "\(meta.name)"])
             results.append(res)

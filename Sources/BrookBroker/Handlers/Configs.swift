@@ -136,14 +136,18 @@ extension Broker {
     }
 
     /// Applies `change` to a topic's or the broker's dynamic configs after validating the result.
-    private func alter(resourceType: Int8, name: String, validateOnly: Bool, _ change: (inout [String: String]) throws(TopicError) -> Void) -> (ErrorCode, String?) {
+    private func alter(resourceType: Int8, name: String, validateOnly: Bool, _ change: (inout [String: String], (String) -> String) throws(TopicError) -> Void) -> (ErrorCode, String?) {
         switch ConfigResourceType(rawValue: resourceType) {
         case .topic:
             let result: Result<Void, TopicError> = catalog.withLock { cat in
                 guard var meta = cat.topics[name] else { return .failure(TopicError(.unknownTopicOrPartition, "Topic \(name) does not exist")) }
                 var configs = meta.configs
+                // Called under the catalog lock: resolve defaults without re-locking.
+                let brokerConfigs = cat.brokerConfigs
+                let defaults = config.topicDefaults
+                let effective: (String) -> String = { n in meta.configs[n] ?? Self.brokerDefault(n, brokerConfigs: brokerConfigs, defaults: defaults) }
                 do throws(TopicError) {
-                    try change(&configs)
+                    try change(&configs, effective)
                 } catch {
                     return .failure(error)
                 }
@@ -165,7 +169,7 @@ extension Broker {
             }
             let result: Result<Void, TopicError> = catalog.withLock { cat in
                 var configs = cat.brokerConfigs
-                do throws(TopicError) { try change(&configs) } catch { return .failure(error) }
+                do throws(TopicError) { try change(&configs, { _ in "" }) } catch { return .failure(error) }
                 let reverse = Dictionary(uniqueKeysWithValues: brokerNameForTopicConfig.map { ($1, $0) })
                 for (k, v) in configs {
                     guard let topicName = reverse[k] else {
@@ -192,7 +196,7 @@ extension Broker {
         var resp = AlterConfigsResponse()
         resp.responses = r.resources.map { res in
             // AlterConfigs replaces the whole set of dynamic configs of the resource.
-            let (code, msg) = alter(resourceType: res.resourceType, name: res.resourceName, validateOnly: r.validateOnly) { configs throws(TopicError) in
+            let (code, msg) = alter(resourceType: res.resourceType, name: res.resourceName, validateOnly: r.validateOnly) { configs, _ throws(TopicError) in
                 configs = [:]
                 for c in res.configs {
                     if let v = c.value { configs[c.name] = v }
@@ -211,13 +215,9 @@ extension Broker {
     func handleIncrementalAlterConfigs(_ r: IncrementalAlterConfigsRequest, _ ctx: RequestContext) -> IncrementalAlterConfigsResponse {
         var resp = IncrementalAlterConfigsResponse()
         resp.responses = r.resources.map { res in
-            let isTopic = res.resourceType == ConfigResourceType.topic.rawValue
-            let (code, msg) = alter(resourceType: res.resourceType, name: res.resourceName, validateOnly: r.validateOnly) { configs throws(TopicError) in
+            let (code, msg) = alter(resourceType: res.resourceType, name: res.resourceName, validateOnly: r.validateOnly) { configs, effective throws(TopicError) in
                 for c in res.configs {
-                    let current: String = configs[c.name] ?? {
-                        if isTopic, let t = self.topic(named: res.resourceName) { return self.effectiveConfig(t, c.name) }
-                        return ""
-                    }()
+                    let current: String = configs[c.name] ?? effective(c.name)
                     switch c.configOperation {
                     case 0: // SET
                         guard let v = c.value else { throw TopicError(.invalidRequest, "SET of \(c.name) needs a value") }

@@ -172,12 +172,17 @@ enum Sys {
         if Glibc_rename(from, to) != 0 { throw error("rename", from + " -> " + to) }
     }
 
-    /// Creates `path` and its missing parents.
+    /// Creates `path` and its missing parents, durably: each new directory's entry is fsynced
+    /// in its parent, or a crash could lose a whole new partition whose files were fsynced.
     static func makeDirectories(_ path: String) throws {
         if isDirectory(path) { return }
         let parent = parentDirectory(path)
         if parent != path && !parent.isEmpty { try makeDirectories(parent) }
-        if mkdir(path, 0o755) != 0 && errno != EEXIST { throw error("mkdir", path) }
+        if mkdir(path, 0o755) != 0 {
+            if errno == EEXIST { return }
+            throw error("mkdir", path)
+        }
+        try syncDirectory(parent)
     }
 
     static func parentDirectory(_ path: String) -> String {
@@ -243,10 +248,10 @@ enum Sys {
         return Array(bytes[0..<n])
     }
 
-    /// Creates an empty file (or leaves an existing one) and makes it durable.
-    static func touch(_ path: String) throws {
-        let file = try FileRef(path: path, create: true)
-        guard retrying({ fsync(file.fd) }) == 0 else { throw error("fsync", path) }
+    /// Creates an empty file (or leaves an existing one). Only its name matters, so making it
+    /// durable is the directory fsync the caller does next.
+    static func createEmptyFile(_ path: String) throws {
+        _ = try FileRef(path: path, create: true)
     }
 
     /// Removes `path` recursively (files and directories); missing paths are fine.

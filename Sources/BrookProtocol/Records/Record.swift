@@ -11,7 +11,10 @@ public struct RecordHeader: Hashable, Sendable {
     }
 }
 
-/// One record inside a batch (magic 2).
+/// One record inside a batch (magic 2), owning slices of the batch's bytes.
+///
+/// For the tightest loops, ``RecordBatch/forEachRecord(maxUncompressedBytes:_:)`` hands out
+/// ``RecordView``s instead, which skip reference counting altogether.
 ///
 /// ```
 /// length varint | attributes int8 | timestampDelta varlong | offsetDelta varint |
@@ -72,20 +75,25 @@ public struct Record: Hashable, Sendable {
             let layout = try RecordLayout.parse(&reader)
             return (layout, reader.position)
         }
-        let record = Record(layout: layout, in: buffer, base: base)
-        buffer.moveReaderIndex(forwardBy: consumed)
-        return record
+        defer { buffer.moveReaderIndex(forwardBy: consumed) }
+        return Record(
+            attributes: layout.attributes,
+            timestampDelta: layout.timestampDelta,
+            offsetDelta: layout.offsetDelta,
+            key: layout.keyLength < 0 ? nil : buffer.getSlice(at: base &+ layout.keyStart, length: layout.keyLength),
+            value: layout.valueLength < 0 ? nil : buffer.getSlice(at: base &+ layout.valueStart, length: layout.valueLength),
+            headers: layout.headerCount == 0 ? [] : Record.decodeHeaders(layout, in: buffer, base: base))
     }
 
     // MARK: - internals shared with the batch builder and reader
 
-    @inlinable
+    @inlinable @inline(__always)
     static func bytesFieldSize(_ b: ByteBuffer?) -> Int {
         guard let b else { return 1 }
         return varintSize(Int32(truncatingIfNeeded: b.readableBytes)) + b.readableBytes
     }
 
-    @inlinable
+    @inlinable @inline(__always)
     static func bodySize(timestampDelta: Int64, offsetDelta: Int32, key: ByteBuffer?, value: ByteBuffer?, headers: [RecordHeader]) -> Int {
         var size = 1 + varlongSize(timestampDelta) + varintSize(offsetDelta)
         size += bytesFieldSize(key) + bytesFieldSize(value)
@@ -132,18 +140,6 @@ public struct Record: Hashable, Sendable {
         }
     }
 
-    /// Materialises a record from a parsed layout; `base` is the absolute index where the layout's
-    /// positions start.
-    @inlinable
-    init(layout: RecordLayout, in buffer: ByteBuffer, base: Int) {
-        self.attributes = layout.attributes
-        self.timestampDelta = layout.timestampDelta
-        self.offsetDelta = layout.offsetDelta
-        self.key = layout.keyLength < 0 ? nil : buffer.getSlice(at: base + layout.keyStart, length: layout.keyLength)
-        self.value = layout.valueLength < 0 ? nil : buffer.getSlice(at: base + layout.valueStart, length: layout.valueLength)
-        self.headers = layout.headerCount == 0 ? [] : Record.decodeHeaders(layout, in: buffer, base: base)
-    }
-
     @usableFromInline
     static func decodeHeaders(_ layout: RecordLayout, in buffer: ByteBuffer, base: Int) -> [RecordHeader] {
         // The layout was validated by RecordLayout.parse, so these reads cannot fail.
@@ -161,5 +157,58 @@ public struct Record: Hashable, Sendable {
             }
         }
         return headers
+    }
+}
+
+/// A record read in place: its key and value point into the batch's bytes and are valid only
+/// during the ``RecordBatch/forEachRecord(maxUncompressedBytes:_:)`` callback that received it.
+///
+/// Exists because materialising ``Record``s costs reference-count traffic per key and value,
+/// which at millions of records per second is most of the decoding time.
+public struct RecordView {
+    public let attributes: Int8
+    public let timestampDelta: Int64
+    public let offsetDelta: Int32
+    public let key: UnsafeRawBufferPointer?
+    public let value: UnsafeRawBufferPointer?
+    public let headerCount: Int
+    @usableFromInline let headerBytes: UnsafeRawBufferPointer
+
+    @inlinable
+    init(layout: RecordLayout, in raw: UnsafeRawBufferPointer, headersEnd: Int) {
+        attributes = layout.attributes
+        timestampDelta = layout.timestampDelta
+        offsetDelta = layout.offsetDelta
+        key = layout.keyLength < 0 ? nil : UnsafeRawBufferPointer(rebasing: raw[layout.keyStart..<(layout.keyStart &+ layout.keyLength)])
+        value = layout.valueLength < 0 ? nil : UnsafeRawBufferPointer(rebasing: raw[layout.valueStart..<(layout.valueStart &+ layout.valueLength)])
+        headerCount = layout.headerCount
+        headerBytes = UnsafeRawBufferPointer(rebasing: raw[layout.headersStart..<headersEnd])
+    }
+
+    /// Calls `body` with each header's key (UTF-8) and value (nil for null).
+    @inlinable
+    public func forEachHeader(_ body: (UnsafeRawBufferPointer, UnsafeRawBufferPointer?) throws -> Void) rethrows {
+        guard headerCount > 0 else { return }
+        // The layout was validated when the record was parsed, so these reads cannot fail.
+        var r = RawReader(headerBytes)
+        for _ in 0..<headerCount {
+            guard let (ks, kl) = try? r.readNullableBytes("header key"),
+                  let (vs, vl) = try? r.readNullableBytes("header value")
+            else { return }
+            try body(
+                UnsafeRawBufferPointer(rebasing: headerBytes[ks..<(ks &+ kl)]),
+                vl < 0 ? nil : UnsafeRawBufferPointer(rebasing: headerBytes[vs..<(vs &+ vl)]))
+        }
+    }
+
+    /// A copy as an owning ``Record``.
+    public func materialize() -> Record {
+        var headers: [RecordHeader] = []
+        forEachHeader { k, v in
+            headers.append(RecordHeader(key: String(decoding: k, as: UTF8.self), value: v.map { ByteBuffer(bytes: $0) }))
+        }
+        return Record(
+            attributes: attributes, timestampDelta: timestampDelta, offsetDelta: offsetDelta,
+            key: key.map { ByteBuffer(bytes: $0) }, value: value.map { ByteBuffer(bytes: $0) }, headers: headers)
     }
 }

@@ -111,6 +111,32 @@ public struct RecordBatch: Sendable {
         return result
     }
 
+    /// Calls `body` with every record, read in place without copies or reference counting.
+    /// The views are valid only inside `body`. Throws, after the records before it were
+    /// handed out, if a record is malformed or the count disagrees with the header.
+    public func forEachRecord(
+        maxUncompressedBytes: Int = RecordBatch.defaultMaxUncompressedBytes,
+        _ body: (RecordView) throws -> Void
+    ) throws {
+        let count = Int(header.recordCount)
+        guard count >= 0 else { throw ProtocolError.corruptRecordBatch("negative record count \(count)") }
+        let records = try uncompressedPayload(maxUncompressedBytes: maxUncompressedBytes)
+        try records.withUnsafeReadableBytes { raw in
+            var reader = RawReader(raw)
+            var end = 0
+            for i in 0..<count {
+                guard reader.remaining > 0 else {
+                    throw ProtocolError.corruptRecordBatch("batch declares \(count) records but holds \(i)")
+                }
+                let layout = try RecordLayout.parse(&reader, end: &end)
+                try body(RecordView(layout: layout, in: raw, headersEnd: end))
+            }
+            guard reader.remaining == 0 else {
+                throw ProtocolError.corruptRecordBatch("\(reader.remaining) bytes left after the last of \(count) records")
+            }
+        }
+    }
+
     /// The absolute offset of a record of this batch.
     @inlinable
     public func offset(of record: Record) -> Int64 { header.baseOffset &+ Int64(record.offsetDelta) }

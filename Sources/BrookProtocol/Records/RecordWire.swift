@@ -5,18 +5,18 @@ import NIOCore
 // the bytes with one bounds check per field, instead of through ByteBuffer's per-byte accessors.
 
 /// Size in bytes of `value` as a zig-zag varint.
-@inlinable
+@inlinable @inline(__always)
 func varintSize(_ value: Int32) -> Int {
     unsignedVarintSize(UInt64(UInt32(bitPattern: (value << 1) ^ (value >> 31))))
 }
 
 /// Size in bytes of `value` as a zig-zag varlong.
-@inlinable
+@inlinable @inline(__always)
 func varlongSize(_ value: Int64) -> Int {
     unsignedVarintSize(UInt64(bitPattern: (value << 1) ^ (value >> 63)))
 }
 
-@inlinable
+@inlinable @inline(__always)
 func unsignedVarintSize(_ value: UInt64) -> Int {
     // 1 + floor(bits / 7), computed without a loop.
     let bits = 64 - (value | 1).leadingZeroBitCount
@@ -26,75 +26,107 @@ func unsignedVarintSize(_ value: UInt64) -> Int {
 /// A bounds-checked cursor over raw bytes.
 @usableFromInline
 struct RawReader {
-    @usableFromInline let base: UnsafeRawPointer?
+    @usableFromInline let base: UnsafeRawPointer
     @usableFromInline let end: Int
     @usableFromInline var position: Int
 
+    @inlinable static var emptyBase: UnsafeRawPointer { UnsafeRawPointer(bitPattern: 0x10)! }
+
     @inlinable
     init(_ bytes: UnsafeRawBufferPointer, position: Int = 0) {
-        self.base = bytes.baseAddress
+        // An empty buffer may have no address; any non-nil pointer works since nothing is read.
+        self.base = bytes.baseAddress ?? RawReader.emptyBase
         self.end = bytes.count
         self.position = position
     }
 
     @inlinable
-    var remaining: Int { end - position }
+    init(base: UnsafeRawPointer, end: Int, position: Int) {
+        self.base = base
+        self.end = end
+        self.position = position
+    }
 
     @inlinable
+    var remaining: Int { end &- position }
+
+    @inlinable @inline(__always)
     mutating func readInt8(_ field: StaticString) throws -> Int8 {
-        guard position < end, let base else { throw ProtocolError.truncated(field: "\(field)") }
+        guard position < end else { throw ProtocolError.truncated(field: "\(field)") }
         let v = base.load(fromByteOffset: position, as: Int8.self)
-        position += 1
+        position &+= 1
         return v
     }
 
-    @inlinable
+    @inlinable @inline(__always)
     mutating func readUnsignedVarint(_ field: StaticString) throws -> UInt32 {
-        guard let base else { throw ProtocolError.truncated(field: "\(field)") }
-        var result: UInt32 = 0
-        var shift: UInt32 = 0
-        while true {
-            guard position < end else { throw ProtocolError.truncated(field: "\(field)") }
-            let byte = base.load(fromByteOffset: position, as: UInt8.self)
-            position += 1
-            if shift == 28 && byte > 0x0f { throw ProtocolError.varintTooLong }
-            result |= UInt32(byte & 0x7f) << shift
-            if byte & 0x80 == 0 { return result }
-            shift += 7
-        }
+        // One-byte values (lengths under 64, small deltas) are the common case.
+        guard position < end else { throw ProtocolError.truncated(field: "\(field)") }
+        let first = base.load(fromByteOffset: position, as: UInt8.self)
+        position &+= 1
+        if first < 0x80 { return UInt32(first) }
+        return try readUnsignedVarintSlow(UInt32(first & 0x7f), field)
     }
 
     @inlinable
+    mutating func readUnsignedVarintSlow(_ low: UInt32, _ field: StaticString) throws -> UInt32 {
+        var result = low
+        var shift: UInt32 = 7
+        while true {
+            guard position < end else { throw ProtocolError.truncated(field: "\(field)") }
+            let byte = base.load(fromByteOffset: position, as: UInt8.self)
+            position &+= 1
+            if shift == 28 && byte > 0x0f { throw ProtocolError.varintTooLong }
+            result |= UInt32(byte & 0x7f) << shift
+            if byte & 0x80 == 0 { return result }
+            shift &+= 7
+        }
+    }
+
+    @inlinable @inline(__always)
     mutating func readVarint(_ field: StaticString) throws -> Int32 {
         let u = try readUnsignedVarint(field)
         return Int32(bitPattern: (u >> 1) ^ (0 &- (u & 1)))
     }
 
-    @inlinable
+    @inlinable @inline(__always)
     mutating func readVarlong(_ field: StaticString) throws -> Int64 {
-        guard let base else { throw ProtocolError.truncated(field: "\(field)") }
-        var result: UInt64 = 0
-        var shift: UInt64 = 0
+        guard position < end else { throw ProtocolError.truncated(field: "\(field)") }
+        let first = base.load(fromByteOffset: position, as: UInt8.self)
+        position &+= 1
+        var result = UInt64(first)
+        if first >= 0x80 {
+            result = try readUnsignedVarlongSlow(UInt64(first & 0x7f), field)
+        }
+        return Int64(bitPattern: (result >> 1) ^ (0 &- (result & 1)))
+    }
+
+    @inlinable
+    mutating func readUnsignedVarlongSlow(_ low: UInt64, _ field: StaticString) throws -> UInt64 {
+        var result = low
+        var shift: UInt64 = 7
         while true {
             guard position < end else { throw ProtocolError.truncated(field: "\(field)") }
             let byte = base.load(fromByteOffset: position, as: UInt8.self)
-            position += 1
+            position &+= 1
             if shift == 63 && byte > 1 { throw ProtocolError.varintTooLong }
             result |= UInt64(byte & 0x7f) << shift
-            if byte & 0x80 == 0 { return Int64(bitPattern: (result >> 1) ^ (0 &- (result & 1))) }
-            shift += 7
+            if byte & 0x80 == 0 { return result }
+            shift &+= 7
         }
     }
 
     /// Reads a varint length (-1 = null) and skips that many bytes; returns the start and length.
-    @inlinable
+    @inlinable @inline(__always)
     mutating func readNullableBytes(_ field: StaticString) throws -> (start: Int, length: Int) {
         let n = Int(try readVarint(field))
-        if n == -1 { return (position, -1) }
-        guard n >= 0 else { throw ProtocolError.invalidLength(field: "\(field)", length: n) }
-        guard n <= remaining else { throw ProtocolError.truncated(field: "\(field)") }
         let start = position
-        position += n
+        if n < 0 {
+            guard n == -1 else { throw ProtocolError.invalidLength(field: "\(field)", length: n) }
+            return (start, -1)
+        }
+        guard n <= end &- position else { throw ProtocolError.truncated(field: "\(field)") }
+        position &+= n
         return (start, n)
     }
 }
@@ -108,13 +140,13 @@ struct RawWriter {
     @inlinable
     init(_ base: UnsafeMutableRawPointer) { self.base = base }
 
-    @inlinable
+    @inlinable @inline(__always)
     mutating func writeByte(_ b: UInt8) {
         base.storeBytes(of: b, toByteOffset: position, as: UInt8.self)
         position += 1
     }
 
-    @inlinable
+    @inlinable @inline(__always)
     mutating func writeUnsignedVarint(_ value: UInt64) {
         var v = value
         while v >= 0x80 {
@@ -124,17 +156,17 @@ struct RawWriter {
         writeByte(UInt8(truncatingIfNeeded: v))
     }
 
-    @inlinable
+    @inlinable @inline(__always)
     mutating func writeVarint(_ v: Int32) {
         writeUnsignedVarint(UInt64(UInt32(bitPattern: (v << 1) ^ (v >> 31))))
     }
 
-    @inlinable
+    @inlinable @inline(__always)
     mutating func writeVarlong(_ v: Int64) {
         writeUnsignedVarint(UInt64(bitPattern: (v << 1) ^ (v >> 63)))
     }
 
-    @inlinable
+    @inlinable @inline(__always)
     mutating func writeBytes(_ bytes: UnsafeRawBufferPointer) {
         guard let src = bytes.baseAddress, bytes.count > 0 else { return }
         (base + position).copyMemory(from: src, byteCount: bytes.count)
@@ -142,7 +174,7 @@ struct RawWriter {
     }
 
     /// A varint length then the bytes, or -1 for nil.
-    @inlinable
+    @inlinable @inline(__always)
     mutating func writeNullableBytes(_ bytes: ByteBuffer?) {
         guard let bytes else {
             writeVarint(-1)
@@ -172,6 +204,12 @@ struct RecordLayout {
     /// declared length — the checks Kafka's `DefaultRecord.readFrom` makes.
     @inlinable
     static func parse(_ reader: inout RawReader) throws -> RecordLayout {
+        try parse(&reader, end: nil)
+    }
+
+    /// As `parse(_:)`; also reports where the record ends.
+    @inlinable
+    static func parse(_ reader: inout RawReader, end recordEnd: UnsafeMutablePointer<Int>?) throws -> RecordLayout {
         let length = Int(try reader.readVarint("record length"))
         guard length >= 0 else { throw ProtocolError.invalidLength(field: "record length", length: length) }
         guard length <= reader.remaining else { throw ProtocolError.truncated(field: "record") }
@@ -198,15 +236,7 @@ struct RecordLayout {
             throw ProtocolError.corruptRecordBatch("record declares \(length) bytes but its fields use \(r.position - reader.position)")
         }
         reader.position = end
+        recordEnd?.pointee = end
         return layout
-    }
-}
-
-extension RawReader {
-    @inlinable
-    init(base: UnsafeRawPointer?, end: Int, position: Int) {
-        self.base = base
-        self.end = end
-        self.position = position
     }
 }

@@ -1,4 +1,4 @@
-import BrookProtocol
+@testable import BrookProtocol
 import NIOCore
 import Testing
 
@@ -158,6 +158,38 @@ struct SnappyFormatTests {
         #expect(try CompressionCodec.snappy.decompress(ByteBuffer(bytes: raw2), maxOutput: 100) == ByteBuffer(string: "abcdabcbc"))
         // Empty input compresses to the single preamble byte 0 (and librdkafka may send that).
         #expect(try CompressionCodec.snappy.decompress(ByteBuffer(bytes: [0]), maxOutput: 0).readableBytes == 0)
+    }
+
+    /// Raw snappy output of the reference compressor (Google's algorithm via the `snap` port, checked
+    /// with cramjam), as length and CRC-32C. Ours follows the same algorithm, so it must be identical.
+    @Test("compression is byte-identical to reference snappy")
+    func goldenVectors() throws {
+        func raw(_ bytes: [UInt8]) throws -> [UInt8] {
+            // Strip xerial's 16-byte header and the single chunk's 4-byte length.
+            let framed = Array(try CompressionCodec.snappy.compress(ByteBuffer(bytes: bytes)).readableBytesView)
+            return Array(framed.dropFirst(20))
+        }
+        #expect(try raw(Array("hello hello hello hello".utf8)) == [23, 20, 104, 101, 108, 108, 111, 32, 66, 6, 0])
+        let text = Array((0..<2000).map { "record-\($0 % 97) " }.joined().utf8)
+        #expect(text.count == 19790)
+        // Under 32 KiB: one xerial chunk, so the chunk is the whole raw stream.
+        let compressed = try raw(text)
+        #expect(compressed.count == 1296 && CRC32C.checksum(compressed) == 0x8E0B_22BE)
+
+        // 80 000 bytes in one raw block (two 64 KiB fragments, a repeat inside the first).
+        let random = RecordsTestSupport.randomBytes(20000, seed: 7)
+        let mixed = random + random.prefix(10000) + RecordsTestSupport.randomBytes(50000, seed: 9)
+        let block = Self.rawCompress(mixed)
+        #expect(block.count == 70548 && CRC32C.checksum(block) == 0x17C8_9C3D)
+        let back = try CompressionCodec.snappy.decompress(ByteBuffer(bytes: block), maxOutput: mixed.count)
+        #expect(Array(back.readableBytesView) == mixed)
+    }
+
+    /// One raw snappy block for the whole input, as librdkafka writes it.
+    static func rawCompress(_ bytes: [UInt8]) -> [UInt8] {
+        var out = ByteBuffer()
+        bytes.withUnsafeBytes { Snappy.compressRaw($0, appendingTo: &out) }
+        return Array(out.readableBytesView)
     }
 
     @Test("rejects malformed raw snappy")

@@ -119,6 +119,19 @@ struct RecordBatchTests {
             i += 1
         }
         #expect(i == 1000 && reader.remainingCount == 0)
+
+        // The in-place views see the same records.
+        var j = 0
+        try batch.forEachRecord { view in
+            let (_, key, value, headers) = input[j]
+            #expect(view.offsetDelta == Int32(j) && view.headerCount == headers.count)
+            #expect(view.key.map { Array($0) } == key.map { Array($0.readableBytesView) })
+            #expect(view.value.map { Array($0) } == value.map { Array($0.readableBytesView) })
+            #expect(view.materialize() == Record(
+                timestampDelta: input[j].0 - input[0].0, offsetDelta: Int32(j), key: key, value: value, headers: headers))
+            j += 1
+        }
+        #expect(j == 1000)
     }
 
     @Test("the builder appends after existing bytes of the given buffer")
@@ -250,6 +263,10 @@ struct RecordBatchTests {
         try padded.updateRecordBatchCRC(batchAt: 0)
         #expect(throws: ProtocolError.self) { try RecordBatch.validate(padded) }
         #expect(throws: ProtocolError.self) { try RecordBatch(bytes: padded).decodeRecords() }
+        #expect(throws: ProtocolError.self) { try RecordBatch(bytes: padded).forEachRecord { _ in } }
+        let short = try Self.tamper(ByteBuffer(bytes: Self.handBuiltBatch())) { $0.recordCount = 3 }
+        #expect(throws: ProtocolError.self) { try RecordBatch(bytes: short).forEachRecord { _ in } }
+        #expect(throws: ProtocolError.self) { try RecordBatch(bytes: short).decodeRecords() }
         // Extra bytes after the batch are not one batch.
         var extra = ByteBuffer(bytes: Self.handBuiltBatch())
         extra.writeInteger(UInt8(0))
@@ -285,6 +302,9 @@ struct RecordBatchTests {
             try buffer.updateRecordBatchCRC(batchAt: 0)
             _ = try? RecordBatch.validate(buffer)
             _ = try? RecordBatch(bytes: buffer).decodeRecords()
+            _ = try? RecordBatch(bytes: buffer).forEachRecord { view in
+                _ = view.materialize()
+            }
         }
     }
 
