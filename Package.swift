@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .library(name: "BrookProtocol", targets: ["BrookProtocol"]),
         .library(name: "BrookBroker", targets: ["BrookBroker"]),
+        .library(name: "Brook", targets: ["Brook"]),
         .executable(name: "brook", targets: ["brook"]),
     ],
     dependencies: [
@@ -16,6 +17,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
     ],
     targets: [
         // CRC-32C with the SSE4.2 instruction, and runtime loading of liblz4/libzstd.
@@ -38,9 +41,24 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // The pure-Swift Kafka client: connections, metadata, producer, consumer groups, admin.
+        .target(
+            name: "Brook",
+            dependencies: [
+                "BrookProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         .executableTarget(
             name: "brook",
             dependencies: [
+                "Brook",
                 "BrookProtocol",
                 "BrookBroker",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -68,6 +86,18 @@ let package = Package(
                 "BrookProtocol",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOTestUtils", package: "swift-nio"),
+            ]
+        ),
+        .testTarget(
+            name: "BrookTests",
+            dependencies: [
+                "Brook",
+                "BrookBroker",
+                "BrookProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .testTarget(

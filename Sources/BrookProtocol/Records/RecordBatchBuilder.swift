@@ -40,7 +40,8 @@ public struct RecordBatchBuilder: Sendable {
     ///   - baseTimestamp: fixes the timestamp deltas are relative to; by default the first
     ///     appended record's timestamp, as Kafka's clients do.
     ///   - buffer: a buffer to append the batch to (e.g. a produce request being written). Pass
-    ///     it without keeping another copy, or writing it triggers a copy-on-write.
+    ///     it without keeping another copy, or writing it triggers a copy-on-write. Give it the
+    ///     capacity of a full batch (`batch.size`): growing it copies everything written so far.
     public init(
         codec: CompressionCodec = .none,
         compressionLevel: Int? = nil,

@@ -1,0 +1,48 @@
+/// Kafka's murmur2 (the Java client's `Utils.murmur2`, seed 0x9747b28c).
+///
+/// Java's default partitioner is `toPositive(murmur2(key)) % numPartitions`; librdkafka's
+/// `murmur2_random` is the same, so a key lands on the same partition whichever client wrote it.
+public enum Murmur2 {
+    public static func hash<C: Collection>(_ data: C) -> Int32 where C.Element == UInt8 {
+        let bytes = Array(data)
+        let length = bytes.count
+        let seed: UInt32 = 0x9747_b28c
+        let m: UInt32 = 0x5bd1_e995
+        let r: UInt32 = 24
+        var h: UInt32 = seed ^ UInt32(truncatingIfNeeded: length)
+        let length4 = length / 4
+        for i in 0..<length4 {
+            let i4 = i * 4
+            var k = UInt32(bytes[i4]) | UInt32(bytes[i4 + 1]) << 8 | UInt32(bytes[i4 + 2]) << 16 | UInt32(bytes[i4 + 3]) << 24
+            k = k &* m
+            k ^= k >> r
+            k = k &* m
+            h = h &* m
+            h ^= k
+        }
+        let tail = length4 * 4
+        switch length % 4 {
+        case 3:
+            h ^= UInt32(bytes[tail + 2]) << 16
+            fallthrough
+        case 2:
+            h ^= UInt32(bytes[tail + 1]) << 8
+            fallthrough
+        case 1:
+            h ^= UInt32(bytes[tail])
+            h = h &* m
+        default:
+            break
+        }
+        h ^= h >> 13
+        h = h &* m
+        h ^= h >> 15
+        return Int32(bitPattern: h)
+    }
+
+    /// Java's `toPositive(murmur2(key)) % partitions`.
+    public static func partition<C: Collection>(key: C, partitions: Int32) -> Int32 where C.Element == UInt8 {
+        precondition(partitions > 0)
+        return (hash(key) & 0x7fff_ffff) % partitions
+    }
+}
