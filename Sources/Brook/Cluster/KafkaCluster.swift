@@ -36,8 +36,10 @@ public actor KafkaCluster {
                 let c = try await BrokerConnection.connect(to: addr, config: config, eventLoopGroup: group, logger: logger)
                 bootstrapConnection = c
                 return c
+            } catch KafkaClientError.unreachable(let why) {
+                errors.append(why)
             } catch {
-                errors.append("\(error)")
+                errors.append("\(addr): \(error)")
             }
         }
         for (id, b) in metadata.brokers where connections[id] == nil {

@@ -65,7 +65,7 @@ public final class BrokerConnection: Sendable {
                 }
                 .connect(host: address.host, port: address.port).get()
         } catch {
-            throw KafkaClientError.unreachable("\(address): \(error)")
+            throw KafkaClientError.unreachable("\(address): \(Self.shortReason(error))")
         }
         var l = logger
         l[metadataKey: "kafka.broker"] = "\(address)"
@@ -156,5 +156,16 @@ public final class BrokerConnection: Sendable {
 
     public func close() {
         channel.close(promise: nil)
+    }
+
+    /// NIO's connect errors are verbose; the CLI prints one line.
+    static func shortReason(_ error: any Error) -> String {
+        let text = "\(error)"
+        for (needle, short) in [("Connection refused", "connection refused"), ("connectTimeout", "connection timed out"),
+                                ("No route to host", "no route to host"), ("Name or service not known", "unknown host"),
+                                ("NXDOMAIN", "unknown host")] where text.contains(needle) {
+            return short
+        }
+        return text
     }
 }

@@ -22,7 +22,7 @@ public enum KafkaClientError: Error, Sendable, CustomStringConvertible {
             if let resource { s += " for \(resource)" }
             if let message, !message.isEmpty { s += ": \(message)" }
             return s
-        case .unreachable(let s): return "cluster unreachable: \(s)"
+        case .unreachable(let s): return "cannot reach the cluster: \(s)"
         case .connectionClosed(let s): return "connection closed: \(s)"
         case .timedOut(let s): return "timed out: \(s)"
         case .invalidConfiguration(let s): return "invalid configuration: \(s)"
