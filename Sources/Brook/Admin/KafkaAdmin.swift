@@ -96,8 +96,13 @@ public final class KafkaAdmin: Sendable {
 
     /// Every topic with its partitions (internal topics included when asked).
     public func listTopics(includeInternal: Bool = false) async throws -> [ClusterMetadata.Topic] {
-        let md = try await cluster.refreshMetadata()
-        return md.topics.values.filter { includeInternal || !$0.isInternal }.sorted { $0.name < $1.name }
+        // Ask for every topic (not just the ones this client has looked at).
+        let conn = try await cluster.anyConnection()
+        var req = MetadataRequest()
+        req.topics = try conn.version(for: .metadata) == 0 ? [] : nil
+        req.allowAutoTopicCreation = false
+        let md = ClusterMetadata(try await conn.send(req))
+        return md.topics.values.filter { $0.error == .none && (includeInternal || !$0.isInternal) }.sorted { $0.name < $1.name }
     }
 
     public func describeTopic(_ name: String) async throws -> ClusterMetadata.Topic {

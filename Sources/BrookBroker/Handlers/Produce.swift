@@ -192,6 +192,13 @@ func validateProduceBatches(_ records: ByteBuffer, maxMessageBytes: Int) throws(
                 throw ProduceValidationError(code: .unsupportedCompressionType, message: "\(error)")
             }
         }
+        // Record-level checks (every record decodes, deltas increase, counts match), as Kafka
+        // does for client batches: a malformed record with a valid CRC is still refused.
+        do {
+            _ = try RecordBatch(bytes: records.getSlice(at: index, length: h.totalSize)!).validate(options: RecordBatchValidationOptions(fromClient: true))
+        } catch {
+            throw ProduceValidationError(code: .invalidRecord, message: "\(error)")
+        }
         infos.append(BatchInfo(producerId: h.producerId, producerEpoch: h.producerEpoch, baseSequence: h.baseSequence,
                                lastOffsetDelta: h.lastOffsetDelta, recordCount: h.recordCount, maxTimestamp: h.maxTimestamp))
         index += h.totalSize

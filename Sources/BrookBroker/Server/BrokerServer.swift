@@ -50,6 +50,7 @@ public final class BrokerServer: Service, Sendable {
             }
         let port = server.channel.localAddress?.port ?? config.port
         boundPort.withLock { $0 = port }
+        broker.setListeningPort(port)
         ready.continuation.yield(port)
         ready.continuation.finish()
         logger.info("broker listening", metadata: ["host": "\(config.host)", "port": "\(port)", "data_dir": "\(config.dataDirectory.path)"])

@@ -74,21 +74,6 @@ final class MappedIndex {
         count += 1
     }
 
-    /// Drops entries from `newCount` on.
-    func truncate(toCount newCount: Int) throws {
-        guard newCount < count else { return }
-        if writable {
-            // Zero the dropped entries so a later unclean restart cannot mistake them for data.
-            (map! + newCount * entrySize).initializeMemory(as: UInt8.self, repeating: 0, count: (count - newCount) * entrySize)
-            count = newCount
-        } else {
-            count = newCount
-            unmap()
-            try file.truncate(to: count * entrySize)
-            try mapFile(length: count * entrySize, writable: false)
-        }
-    }
-
     /// Trims the file to its entries and remaps read-only; called when a segment stops being
     /// the active one and at clean shutdown.
     func seal() throws {
@@ -168,13 +153,6 @@ struct OffsetIndex {
             BatchHeader.store(p, 0, rel)
             BatchHeader.store(p, 4, UInt32(position))
         }
-    }
-
-    /// Keeps only entries whose position is before `position`.
-    func truncate(toPosition position: Int) throws {
-        var keep = count
-        while keep > 0 && entry(keep - 1).position >= position { keep -= 1 }
-        try storage.truncate(toCount: keep)
     }
 
     /// Kafka-style sanity check of a loaded index: entries point inside the log and, at the ends,

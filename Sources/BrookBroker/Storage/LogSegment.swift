@@ -25,7 +25,8 @@ final class LogSegment {
     var maxTimestamp: Int64 = -1
     var offsetOfMaxTimestamp: Int64
     private var bytesSinceLastIndexEntry = 0
-    /// When the segment started receiving data, for `segment.ms` rolls.
+    /// When the segment started receiving data, for `segment.ms` rolls: the wall clock at the
+    /// first append, or after a restart the first batch's timestamp (the file's mtime if none).
     var rollStartMs: Int64
     /// Whether the indexes of this (sealed) segment have been fsynced.
     var indexesSynced = false
@@ -264,7 +265,7 @@ final class LogSegment {
         }
         size = result.validEnd
         nextOffset = result.nextOffset ?? baseOffset
-        if let firstTimestamp, firstTimestamp >= 0 { rollStartMs = min(rollStartMs, firstTimestamp) }
+        if let firstTimestamp, firstTimestamp >= 0 { rollStartMs = firstTimestamp }
         let cut = fileSize - result.validEnd
         if cut > 0 {
             logger.warning(
@@ -295,6 +296,13 @@ final class LogSegment {
             }
         }
         guard consistent, result.problem == nil, result.validEnd == fileSize else { return false }
+        // Like Kafka, `segment.ms` counts from the first batch's timestamp (the mtime otherwise).
+        if fileSize >= BatchHeader.size {
+            var header = [UInt8](repeating: 0, count: BatchHeader.size)
+            let got = try header.withUnsafeMutableBytes { try log.read(into: $0.baseAddress!, count: BatchHeader.size, at: 0) }
+            let first = header.withUnsafeBytes { BatchHeader($0.baseAddress!) }
+            if got == BatchHeader.size && first.maxTimestamp >= 0 { rollStartMs = first.maxTimestamp }
+        }
         size = fileSize
         nextOffset = result.nextOffset ?? baseOffset
         bytesSinceLastIndexEntry = fileSize - start

@@ -396,6 +396,8 @@ public final class PartitionLog: Sendable {
                     s.fsyncCount += job.files.count
                 }
                 try writeCheckpointLocked(force: false)
+                // Segment files' directory entries are durable before the marker vouches for them.
+                try Sys.syncDirectory(directory)
                 try Sys.createEmptyFile(Sys.join(directory, Self.cleanShutdownFileName))
                 try Sys.syncDirectory(directory)
             } catch {

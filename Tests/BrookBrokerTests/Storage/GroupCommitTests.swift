@@ -5,7 +5,7 @@ import Testing
 @testable import BrookBroker
 
 @Suite("Storage: group commit")
-struct GroupCommitTests {
+struct StorageGroupCommitTests {
     @Test func hundredConcurrentProducersShareFewFsyncs() async throws {
         try await withTemporaryDirectory { dir in
             let log = try PartitionLog(directory: dir)

@@ -4,7 +4,7 @@ import Testing
 @testable import BrookBroker
 
 @Suite("Storage: LogManager")
-struct LogManagerTests {
+struct StorageLogManagerTests {
     @Test func parsesPartitionDirectoryNames() {
         #expect(LogManager.parseDirectoryName("orders-0") == TopicPartition(topic: "orders", partition: 0))
         #expect(LogManager.parseDirectoryName("my-dashed-topic-12") == TopicPartition(topic: "my-dashed-topic", partition: 12))

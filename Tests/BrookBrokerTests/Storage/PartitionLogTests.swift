@@ -6,7 +6,7 @@ import Testing
 @testable import BrookBroker
 
 @Suite("Storage: PartitionLog")
-struct PartitionLogTests {
+struct StoragePartitionLogTests {
     static func smallSegments(_ bytes: Int = 1_000, interval: Int = 100) -> LogConfig {
         var c = LogConfig()
         c.segmentBytes = bytes
@@ -325,6 +325,57 @@ struct PartitionLogTests {
             try log.checkpoint()
             let text = try String(contentsOfFile: dir + "/partition.checkpoint", encoding: .utf8)
             #expect(text.contains("recovery-point 40"))
+        }
+    }
+
+    @Test func concurrentAppendsReadsFlushesAndRetentionStayConsistent() async throws {
+        try await withTemporaryDirectory { dir in
+            var config = Self.smallSegments(4_000, interval: 200)
+            config.retentionBytes = 40_000
+            let log = try PartitionLog(directory: dir, config: config)
+            let batch = TestBatch.make(records: 4, valueSize: 30)
+            let total: Int64 = 4 * 1_500
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    for _ in 0..<1_500 { _ = try log.append(batch) }
+                }
+                group.addTask {
+                    while log.logEndOffset < total {
+                        try log.flush()
+                        try log.applyRetention()
+                        await Task.yield()
+                    }
+                }
+                for _ in 0..<2 {
+                    group.addTask {
+                        var next: Int64 = 0
+                        while next < total {
+                            let start = log.logStartOffset
+                            if next < start { next = start }
+                            let buffer: ByteBuffer
+                            do {
+                                buffer = try log.read(from: next, maxBytes: 3_000)
+                            } catch StorageError.offsetOutOfRange(_, _, _) {
+                                continue  // retention overtook us
+                            }
+                            let batches = TestBatch.parse(buffer)
+                            #expect(batches.allSatisfy { $0.crcOK })
+                            #expect(batches.reduce(0) { $0 + $1.size } == buffer.readableBytes)
+                            if let first = batches.first {
+                                #expect(first.baseOffset <= next && next <= first.lastOffset)
+                                for (a, b) in zip(batches, batches.dropFirst()) { #expect(b.baseOffset == a.lastOffset + 1) }
+                                next = batches.last!.lastOffset + 1
+                            } else {
+                                await Task.yield()
+                            }
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            #expect(log.logEndOffset == total)
+            try log.flush()
+            #expect(log.flushedOffset == total)
         }
     }
 }

@@ -9,11 +9,11 @@ import Glibc
 @testable import BrookBroker
 
 /// Times recovery of a large log. Off by default; run with
-/// `BROOK_RECOVERY_BENCH=1 swift test --filter RecoveryBenchmark` (optionally
+/// `BROOK_RECOVERY_BENCH=1 swift test --filter StorageRecoveryBenchmark` (optionally
 /// `BROOK_RECOVERY_BENCH_MB=<size>`, default 1024, and `BROOK_RECOVERY_BENCH_DIR=<dir>`; best in
 /// release: add `-c release`).
 @Suite("Storage: recovery benchmark")
-struct RecoveryBenchmark {
+struct StorageRecoveryBenchmark {
     static let environment = ProcessInfo.processInfo.environment
     static let enabled = environment["BROOK_RECOVERY_BENCH"] == "1"
 

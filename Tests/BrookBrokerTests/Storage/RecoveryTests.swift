@@ -5,7 +5,7 @@ import Testing
 @testable import BrookBroker
 
 @Suite("Storage: recovery")
-struct RecoveryTests {
+struct StorageRecoveryTests {
     static let config: LogConfig = {
         var c = LogConfig()
         c.segmentBytes = 1_500
@@ -156,8 +156,8 @@ struct RecoveryTests {
             let log = try PartitionLog(directory: dir)
             _ = try log.append(TestBatch.make(records: 1))
             try log.close()
-            FileManager.default.createFile(atPath: FileSurgery.segmentPath(dir, 500, ".index"), contents: Data([1, 2, 3]))
-            FileManager.default.createFile(atPath: dir + "/partition.checkpoint.tmp", contents: Data([1]))
+            _ = FileManager.default.createFile(atPath: FileSurgery.segmentPath(dir, 500, ".index"), contents: Data([1, 2, 3]))
+            _ = FileManager.default.createFile(atPath: dir + "/partition.checkpoint.tmp", contents: Data([1]))
             let reopened = try PartitionLog(directory: dir)
             #expect(reopened.logEndOffset == 1)
             #expect(!FileManager.default.fileExists(atPath: FileSurgery.segmentPath(dir, 500, ".index")))
