@@ -117,7 +117,7 @@ if [[ -x scripts/fuzz.sh || -f scripts/fuzz.sh ]] && [[ "$BROOK_FUZZ_SECONDS" !=
     banner "fuzz (${BROOK_FUZZ_SECONDS}s)"
     t=$SECONDS
     if ! bash scripts/fuzz.sh "$BROOK_FUZZ_SECONDS" 2>&1 | tee "$LOGDIR/fuzz.log"; then
-        stage_fail "fuzz"
+        stage_fail "fuzz (scripts/fuzz.sh failed; it hides its build output, rebuild BrookFuzz by hand to see why)"
     fi
     timed fuzz $t
 fi

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from dataclasses import dataclass
@@ -151,3 +152,16 @@ def kerr_code(exc: BaseException):
     if isinstance(exc, KafkaException) and exc.args and isinstance(exc.args[0], KafkaError):
         return exc.args[0].code()
     return None
+
+
+def log_bytes(data_dir, topic: str) -> tuple[int, int]:
+    """(total size, number) of the `.log` segment files under directories named after `topic`."""
+    total, found = 0, 0
+    for root, _, files in os.walk(data_dir):
+        if topic not in os.path.relpath(root, data_dir):
+            continue
+        for f in files:
+            if f.endswith(".log"):
+                found += 1
+                total += os.stat(os.path.join(root, f)).st_size
+    return total, found

@@ -3,7 +3,6 @@ rebalancing, and the AdminClient."""
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections import Counter, defaultdict
@@ -14,7 +13,7 @@ from confluent_kafka import (Consumer, ConsumerGroupTopicPartitions, KafkaError,
 from confluent_kafka.admin import (AlterConfigOpType, ConfigEntry, ConfigResource, ConfigSource, NewPartitions,
                                    NewTopic, ResourceType)
 
-from brookutil import (admin, base_consumer_conf, create_topic, kerr_code, read_all, topic_partitions, unique,
+from brookutil import (admin, log_bytes, base_consumer_conf, create_topic, kerr_code, read_all, topic_partitions, unique,
                        wait_for, watermarks)
 
 CODECS = ["gzip", "snappy", "lz4", "zstd"]
@@ -110,18 +109,6 @@ def test_idempotent_compressed_produce_with_headers_round_trip(broker, codec):
             assert s == sorted(s), f"partition {part} key {key!r} out of order: {s[:20]}"
 
 
-def _log_bytes(data_dir, topic):
-    total, found = 0, 0
-    for root, _, files in os.walk(data_dir):
-        if topic not in root:
-            continue
-        for f in files:
-            if f.endswith(".log"):
-                found += 1
-                total += os.stat(os.path.join(root, f)).st_size
-    return total, found
-
-
 @pytest.mark.parametrize("codec", CODECS)
 def test_compressed_batches_are_stored_compressed(broker, codec):
     """The broker keeps batches as they arrived: highly compressible values take little disk."""
@@ -131,7 +118,7 @@ def test_compressed_batches_are_stored_compressed(broker, codec):
     p = idempotent_producer(bootstrap, **{"compression.type": codec, "linger.ms": 50, "batch.size": 1000000})
     n, size = 2000, 1000
     produce_and_confirm(p, topic, [(None, (b"%06d" % i) + b"x" * (size - 6), None, 0) for i in range(n)])
-    total, files = _log_bytes(data_dir, topic)
+    total, files = log_bytes(data_dir, topic)
     assert files > 0, f"no .log segment files for {topic} under {data_dir}"
     assert total < n * size // 10, f"{codec}: {total} bytes on disk for {n * size} bytes of values"
     got = read_all(bootstrap, topic, 1)
@@ -143,24 +130,31 @@ def test_compressed_batches_are_stored_compressed(broker, codec):
 # ------------------------------------------------------------------------------------------------
 
 class Member(threading.Thread):
-    def __init__(self, name, bootstrap, group, topic, seen, lock, stop_all):
+    """One group member in its own thread: consumes, records every value seen, commits after each
+    batch and on revocation."""
+
+    def __init__(self, name, bootstrap, group, topic, seen, lock, stop_all, strategy):
         super().__init__(name=name, daemon=True)
-        self.c = Consumer(base_consumer_conf(bootstrap, group, **{"client.id": name}))
+        self.c = Consumer(base_consumer_conf(bootstrap, group, **{
+            "client.id": name, "partition.assignment.strategy": strategy}))
         self.topic, self.seen, self.lock, self.stop_all = topic, seen, lock, stop_all
         self.stop_me = threading.Event()
-        self.assignments: list[list[int]] = []
+        self.current: list[int] = []
+        self.ever_assigned = False
         self.count = 0
         self.errors: list[str] = []
         self.closed = False
 
     def _on_assign(self, c, parts):
-        self.assignments.append(sorted(p.partition for p in parts))
+        if parts:
+            self.ever_assigned = True
 
     def _on_revoke(self, c, parts):
         try:
             c.commit(asynchronous=False)
         except KafkaException as e:
-            if kerr_code(e) != KafkaError._NO_OFFSET:
+            if kerr_code(e) not in (KafkaError._NO_OFFSET, KafkaError.REBALANCE_IN_PROGRESS,
+                                    KafkaError.ILLEGAL_GENERATION, KafkaError.UNKNOWN_MEMBER_ID):
                 self.errors.append(f"commit on revoke: {e}")
 
     def run(self):
@@ -168,6 +162,7 @@ class Member(threading.Thread):
             self.c.subscribe([self.topic], on_assign=self._on_assign, on_revoke=self._on_revoke)
             while not (self.stop_me.is_set() or self.stop_all.is_set()):
                 msgs = self.c.consume(num_messages=200, timeout=0.2)
+                self.current = sorted(tp.partition for tp in self.c.assignment())
                 good = []
                 for m in msgs:
                     if m.error():
@@ -182,7 +177,7 @@ class Member(threading.Thread):
                     try:
                         self.c.commit(asynchronous=False)
                     except KafkaException as e:
-                        # A commit racing a rebalance may be refused; records are then re-read.
+                        # A commit racing a rebalance may be refused; those records are re-read.
                         if kerr_code(e) not in (KafkaError._NO_OFFSET, KafkaError.REBALANCE_IN_PROGRESS,
                                                 KafkaError.ILLEGAL_GENERATION, KafkaError.UNKNOWN_MEMBER_ID,
                                                 KafkaError._WAIT_COORD):
@@ -199,72 +194,88 @@ class Member(threading.Thread):
             self.closed = True
 
 
-def test_consumer_group_rebalance_member_leaves_and_joins(broker):
+@pytest.mark.parametrize("strategy", ["range", "cooperative-sticky"])
+def test_consumer_group_rebalance_member_leaves_and_joins(broker, strategy):
     bootstrap, _, _ = broker
     topic, group = unique("cf-grp"), unique("cf-group")
     parts = 6
     create_topic(bootstrap, topic, parts)
     p = idempotent_producer(bootstrap)
-    first = 3000
+    first, middle, total = 3000, 6000, 9000
     produce_and_confirm(p, topic, [(f"k{i}".encode(), str(i).encode(), None, None) for i in range(first)])
 
     seen, lock, stop_all = Counter(), threading.Lock(), threading.Event()
-    members = {n: Member(n, bootstrap, group, topic, seen, lock, stop_all) for n in ("m1", "m2", "m3")}
+
+    def member(name):
+        return Member(name, bootstrap, group, topic, seen, lock, stop_all, strategy)
+
+    members = {n: member(n) for n in ("m1", "m2", "m3")}
+    joined = threading.Event()
+    producer_done = threading.Event()
+    prod_errors = []
+
+    def produce_paced(lo, hi):
+        for i in range(lo, hi):
+            while True:
+                try:
+                    p.produce(topic, key=f"k{i}".encode(), value=str(i).encode())
+                    break
+                except BufferError:
+                    p.poll(0.05)
+            if i % 100 == 0:
+                p.poll(0)
+                time.sleep(0.03)
+
+    def producer():
+        # Records keep flowing while m2 leaves; the last third is produced only after m4 has
+        # joined and holds partitions, so the churn is really mid-stream.
+        try:
+            produce_paced(first, middle)
+            if not joined.wait(90):
+                raise AssertionError("m4 never joined")
+            produce_paced(middle, total)
+            assert p.flush(60) == 0, "producer could not deliver everything"
+        except Exception as e:  # noqa: BLE001
+            prod_errors.append(e)
+        finally:
+            producer_done.set()
+
+    pt = threading.Thread(target=producer, daemon=True)
     try:
         for m in members.values():
             m.start()
-        # All three get partitions (2 each with the default range assignor).
-        wait_for(lambda: all(m.assignments and len(m.assignments[-1]) == 2 for m in members.values()), 60,
-                 "three members each assigned 2 partitions")
-
-        # Keep producing while the group churns.
-        total = 6000
-        producer_done = threading.Event()
-        prod_errors = []
-
-        def produce_rest():
-            try:
-                for i in range(first, total):
-                    while True:
-                        try:
-                            p.produce(topic, key=f"k{i}".encode(), value=str(i).encode())
-                            break
-                        except BufferError:
-                            p.poll(0.05)
-                    if i % 100 == 0:
-                        p.poll(0)
-                        time.sleep(0.02)
-                assert p.flush(60) == 0
-            except Exception as e:  # noqa: BLE001
-                prod_errors.append(e)
-            finally:
-                producer_done.set()
-
-        pt = threading.Thread(target=produce_rest, daemon=True)
+        wait_for(lambda: all(len(m.current) == 2 for m in members.values()), 60,
+                 "three members each holding 2 of the 6 partitions")
         pt.start()
-        wait_for(lambda: len(seen) >= 2000, 60, "2000 records consumed by the group")
+        wait_for(lambda: len(seen) >= first + 500, 60, f"{first + 500} records consumed by the group")
 
-        # m2 leaves (close sends LeaveGroup), m4 joins.
+        # m2 leaves (close() sends LeaveGroup) while the producer is still going; m4 joins.
+        assert members["m2"].count > 0, "m2 consumed nothing before leaving"
         members["m2"].stop_me.set()
         wait_for(lambda: members["m2"].closed, 30, "m2 closed")
-        m4 = Member("m4", bootstrap, group, topic, seen, lock, stop_all)
-        members["m4"] = m4
+        live = [members["m1"], members["m3"]]
+        wait_for(lambda: sorted(sum((m.current for m in live), [])) == list(range(parts)), 60,
+                 "m1 and m3 taking over all 6 partitions after m2 left")
+        m4 = members["m4"] = member("m4")
         m4.start()
+        live.append(m4)
+        wait_for(lambda: m4.current, 60, "m4 assigned partitions")
+        joined.set()
 
-        assert producer_done.wait(120), "producer thread did not finish"
+        assert producer_done.wait(150), "producer thread did not finish"
         assert not prod_errors, prod_errors
         wait_for(lambda: len(seen) == total, 120, f"all {total} records consumed")
-        live = [members[n] for n in ("m1", "m3", "m4")]
-        wait_for(lambda: sorted(sum((m.assignments[-1] for m in live if m.assignments), [])) == list(range(parts)),
-                 60, "final assignment covers all partitions across m1, m3, m4")
-        assert m4.assignments and m4.assignments[-1], "the joining member never got partitions"
-        # Let the members finish their last commits, then stop them.
-        time.sleep(1.0)
+        wait_for(lambda: sorted(sum((m.current for m in live), [])) == list(range(parts)), 60,
+                 "final assignment covers all partitions across m1, m3, m4")
+        assert m4.count > 0, "the joining member consumed nothing"
+        time.sleep(1.0)  # let the members' last commits land
     finally:
+        joined.set()
         stop_all.set()
         for m in members.values():
             if m.is_alive():
                 m.join(30)
+        pt.join(30)
 
     errors = {n: m.errors for n, m in members.items() if m.errors}
     assert not errors, f"member errors: {errors}"
@@ -424,7 +435,8 @@ def test_admin_describe_and_alter_configs(broker):
     assert err.code() == KafkaError.INVALID_CONFIG, err
     assert _describe(a, t)["retention.ms"].value == "7200000"
 
-    # Configs survive a restart of the broker.
+    # Configs survive a restart of the broker (clients closed first: see test_lifecycle.py).
+    del a
     broker.restart()
     a = admin(bootstrap)
     assert _describe(a, t)["retention.ms"].value == "7200000"
@@ -517,7 +529,8 @@ def test_admin_groups_offsets_delete_records_and_topics(broker):
     nt = unique("adm-nope")
     err = _future_error(a.delete_topics([nt], request_timeout=15)[nt])
     assert err.code() == KafkaError.UNKNOWN_TOPIC_OR_PART, err
-    # The deleted topic stays deleted across a restart.
+    # The deleted topic stays deleted across a restart (clients closed first: see test_lifecycle.py).
+    del a, p
     broker.restart()
     a = admin(bootstrap)
     assert t not in a.list_topics(timeout=10).topics

@@ -16,6 +16,10 @@ public final class BrokerServer: Service, Sendable {
     private let group: MultiThreadedEventLoopGroup
     private let logger: Logger
     private let boundPort = Mutex<Int?>(nil)
+    /// Open client connections, closed on graceful shutdown so the server doesn't wait for idle
+    /// clients to hang up.
+    private let openChannels = Mutex<[ObjectIdentifier: any Channel]>([:])
+    private let stopping = Mutex(false)
     private let ready = AsyncStream<Int>.makeStream()
 
     public init(broker: Broker, eventLoopGroup: MultiThreadedEventLoopGroup = .singleton, logger: Logger) {
@@ -67,7 +71,13 @@ public final class BrokerServer: Service, Sendable {
             }
         } onGracefulShutdown: {
             self.logger.info("broker shutting down")
+            self.stopping.withLock { $0 = true }
             server.channel.close(promise: nil)
+            // Stop reading from clients; requests already read still get their responses.
+            for c in self.openChannels.withLock({ Array($0.values) }) {
+                c.close(mode: .input, promise: nil)
+                c.eventLoop.scheduleTask(in: .seconds(2)) { c.close(promise: nil) }
+            }
         }
         await broker.shutdown()
     }
@@ -77,6 +87,13 @@ public final class BrokerServer: Service, Sendable {
         var logger = self.logger
         logger[metadataKey: LogKeys.connection] = "\(remote)"
         let conn = Connection(remote: remote, logger: logger)
+        let key = ObjectIdentifier(channel.channel)
+        let rawChannel = channel.channel
+        openChannels.withLock { $0[key] = rawChannel }
+        defer { openChannels.withLock { _ = $0.removeValue(forKey: key) } }
+        if stopping.withLock({ $0 }) {
+            rawChannel.close(promise: nil)
+        }
         do {
             try await channel.executeThenClose { inbound, outbound in
                 let (responses, sink) = AsyncStream<(UInt64, ByteBuffer?)>.makeStream()
