@@ -11,5 +11,5 @@ mkdir -p "$corpus"
 # Seed with valid frames of every API so the fuzzer starts from real shapes.
 python3 scripts/fuzz_seeds.py "$corpus"
 bin=$(swift build --scratch-path .build-fuzz --product BrookFuzz --show-bin-path)/BrookFuzz
-"$bin" -max_total_time="$secs" -rss_limit_mb=4096 -timeout=10 -print_final_stats=1 "$corpus" 2>&1 | tail -15
+"$bin" -max_total_time="$secs" -rss_limit_mb=4096 -timeout=10 -print_final_stats=1 -artifact_prefix=.build-fuzz/ "$corpus" 2>&1 | tail -15
 echo "fuzz: ran ${secs}s without a crash"

@@ -47,6 +47,23 @@ public func LLVMFuzzerTestOneInput(_ data: UnsafePointer<UInt8>, _ size: Int) ->
     fuzzOne(UnsafeRawBufferPointer(start: data, count: size))
     return 0
 }
+
+@_silgen_name("LLVMFuzzerRunDriver")
+func LLVMFuzzerRunDriver(
+    _ argc: UnsafeMutablePointer<CInt>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
+    _ callback: @convention(c) (UnsafePointer<UInt8>, Int) -> CInt) -> CInt
+
+/// SwiftPM links executables with `main` aliased to `<module>_main`; defining it here (and
+/// handing control to libFuzzer's driver) keeps libFuzzer's own `main` out of the link.
+@_cdecl("BrookFuzz_main")
+public func brookFuzzMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
+    var c = argc
+    var v = argv
+    return LLVMFuzzerRunDriver(&c, &v) { data, size in
+        fuzzOne(UnsafeRawBufferPointer(start: data, count: size))
+        return 0
+    }
+}
 #else
 import Foundation
 

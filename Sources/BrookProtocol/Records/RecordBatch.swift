@@ -106,7 +106,8 @@ public struct RecordBatch: Sendable {
     ) throws -> [Record] {
         var reader = try records(maxUncompressedBytes: maxUncompressedBytes, allocator: allocator)
         var result: [Record] = []
-        result.reserveCapacity(reader.remainingCount)
+        // The count comes from the wire: never reserve more than a small bound up front.
+        result.reserveCapacity(min(max(reader.remainingCount, 0), 4096))
         while let record = try reader.next() { result.append(record) }
         return result
     }
