@@ -1,0 +1,504 @@
+import BrookProtocol
+import Logging
+import NIOCore
+
+/// Start over with a new JoinGroup at once (the member id or generation changed).
+struct RejoinNow: Error {}
+
+/// A JoinGroup response that succeeded.
+struct JoinOutcome {
+    var memberId: String
+    var generationId: Int32
+    var leader: String
+    var protocolName: String
+    var members: [JoinGroupResponse.JoinGroupResponseMember]
+}
+
+extension KafkaConsumer {
+    // MARK: - failures
+
+    /// A fatal group error: reported to the application, membership ends.
+    func fail(_ error: KafkaConsumerError) {
+        let first = state.withLock { s -> Bool in
+            guard s.fatal == nil else { return false }
+            s.fatal = error
+            s.errors.append(error)
+            s.phase = .unjoined
+            // The group's partitions are no longer this consumer's.
+            if !s.manual { s.remove(Set(s.partitions.keys)) }
+            return true
+        }
+        if first { logger.error("consumer group membership failed", metadata: ["error": "\(error)"]) }
+        dataSignal.signal()
+        groupSignal.signal()
+    }
+
+    /// The coordinator no longer knows this member in `generation` (ILLEGAL_GENERATION,
+    /// UNKNOWN_MEMBER_ID): its partitions are lost and it rejoins.
+    func memberFailed(_ code: ErrorCode, generation: Int32? = nil, reason: String) {
+        let changed = state.withLock { s -> Bool in
+            if let generation, s.generation != generation { return false }
+            if code == .unknownMemberId { s.memberId = "" }
+            s.generation = -1
+            s.phase = .unjoined
+            s.requestRejoin("\(reason): \(code.name)")
+            return true
+        }
+        if changed {
+            logger.warning("member is no longer in the group's generation", metadata: ["reason": "\(reason)", "error": "\(code.summary)"])
+            groupSignal.signal()
+        }
+    }
+
+    /// Sends a request that may wait long (JoinGroup, SyncGroup); cancelling the task closes
+    /// the connection so that the request ends at once.
+    func sendCancellable<R: KafkaRequestMessage>(_ request: R, on conn: BrokerConnection, timeout: Duration) async throws -> R.Response {
+        try await withTaskCancellationHandler {
+            try await conn.send(request, timeout: timeout)
+        } onCancel: {
+            conn.close()
+        }
+    }
+
+    var longRequestTimeout: Duration { configuration.group.rebalanceTimeout + configuration.client.requestTimeout }
+
+    // MARK: - the group task
+
+    func runGroupLoop() async {
+        var lastMetadataCheck = ContinuousClock.now
+        while !Task.isCancelled {
+            let g = groupSignal.generation
+            let (running, topics, rejoin, fatal, leader) = state.withLock { s in
+                (s.lifecycle == .running, s.subscription, s.rejoinNeeded, s.fatal != nil, s.isLeader)
+            }
+            guard running, !fatal else { return }
+            guard let topics else {
+                await groupSignal.wait(since: g)
+                continue
+            }
+            if rejoin {
+                do {
+                    try await rebalance(topics: topics)
+                } catch is RejoinNow {
+                    continue
+                } catch is CancellationError {
+                    return
+                } catch let e as KafkaConsumerError {
+                    if case .closed = e { return }
+                    fail(e)
+                    return
+                } catch {
+                    if Task.isCancelled || !isRunning { return }
+                    logger.warning("joining the group failed; retrying", metadata: ["error": "\(error)"])
+                    try? await Task.sleep(for: configuration.client.retryBackoff)
+                }
+                continue
+            }
+            let interval = configuration.client.metadataMaxAge
+            if leader && ContinuousClock.now - lastMetadataCheck >= interval {
+                lastMetadataCheck = .now
+                await checkSubscribedTopics()
+                continue
+            }
+            await groupSignal.wait(since: g, timeout: interval)
+        }
+    }
+
+    /// One rebalance: give up partitions as the protocol requires, JoinGroup, assign (leader),
+    /// SyncGroup, apply the assignment.
+    func rebalance(topics: Set<String>) async throws {
+        let (requestsAtStart, generation, owned) = state.withLock { s in
+            (s.rejoinRequests, s.generation, Set(s.partitions.keys))
+        }
+        if !owned.isEmpty {
+            if generation < 0 {
+                await partitionsLost()
+            } else if rebalanceProtocol == .eager {
+                await revoke(owned)
+            } else {
+                let unsubscribed = owned.filter { !topics.contains($0.topic) }
+                if !unsubscribed.isEmpty { await revoke(Set(unsubscribed)) }
+            }
+        }
+        if Task.isCancelled || !isRunning { throw CancellationError() }
+        let join: JoinOutcome
+        do {
+            join = try await joinGroup(topics: topics)
+        } catch {
+            state.withLock { s in s.phase = s.generation >= 0 ? .stable : .unjoined }
+            throw error
+        }
+        var assignments: [SyncGroupRequest.SyncGroupRequestAssignment] = []
+        if join.leader == join.memberId {
+            do {
+                assignments = try await computeAssignment(join)
+            } catch {
+                state.withLock { $0.phase = .unjoined }
+                throw error
+            }
+        }
+        let assignment: ConsumerProtocolAssignment
+        do {
+            assignment = try await syncGroup(join, assignments: assignments)
+        } catch {
+            state.withLock { s in s.phase = .unjoined }
+            throw error
+        }
+        state.withLock { s in
+            s.memberId = join.memberId
+            s.generation = join.generationId
+            s.protocolName = join.protocolName
+            s.isLeader = join.leader == join.memberId
+            s.phase = .stable
+            s.lastHeartbeat = .now
+            if s.rejoinRequests == requestsAtStart { s.rejoinNeeded = false }
+        }
+        logger.info(
+            "joined group",
+            metadata: [
+                "generation": "\(join.generationId)", "member": "\(join.memberId)", "leader": "\(join.leader == join.memberId)",
+                "assignor": "\(join.protocolName)", "partitions": "\(assignment.partitions.sorted().map(\.description))",
+            ])
+        await applyAssignment(assignment.partitions)
+    }
+
+    func joinGroup(topics: Set<String>) async throws -> JoinOutcome {
+        guard let group = configuration.groupId else { throw KafkaConsumerError.noGroup }
+        let sortedTopics = topics.sorted()
+        while true {
+            if Task.isCancelled || !isRunning { throw CancellationError() }
+            let conn = try await coordinatorConnection()
+            let (memberId, generation, owned) = state.withLock { s in (s.memberId, s.generation, s.partitions.keys.sorted()) }
+            let cooperative = rebalanceProtocol == .cooperative
+            var req = JoinGroupRequest()
+            req.groupId = group
+            req.sessionTimeoutMs = Int32(clamping: consumerMillis(configuration.group.sessionTimeout))
+            req.rebalanceTimeoutMs = Int32(clamping: consumerMillis(configuration.group.rebalanceTimeout))
+            req.memberId = memberId
+            req.groupInstanceId = configuration.group.groupInstanceId
+            req.protocolType = ConsumerProtocol.protocolType
+            req.protocols = assignors.map { a in
+                // Eager members own nothing when they join, and send no generation: so a static
+                // member's metadata is the same after a restart (no rebalance).
+                let sub = ConsumerProtocolSubscription(
+                    topics: sortedTopics, userData: a.subscriptionUserData(generation: cooperative ? generation : -1),
+                    ownedPartitions: cooperative ? owned : [], generationId: cooperative ? generation : -1,
+                    rackId: configuration.group.rack)
+                var p = JoinGroupRequest.JoinGroupRequestProtocol()
+                p.name = a.name
+                p.metadata = sub.encode()
+                return p
+            }
+            if configuration.group.groupInstanceId != nil, (try? conn.version(for: .joinGroup)) ?? 0 < 5 {
+                throw KafkaConsumerError.groupFailure("the broker does not support static membership (JoinGroup v5)")
+            }
+            state.withLock { $0.phase = .joining }
+            let resp: JoinGroupResponse
+            do {
+                resp = try await sendCancellable(req, on: conn, timeout: longRequestTimeout)
+            } catch {
+                coordinatorUnknown(conn)
+                throw error
+            }
+            let code = ErrorCode(rawValue: resp.errorCode) ?? .unknownServerError
+            switch code {
+            case .none:
+                state.withLock { $0.memberId = resp.memberId }
+                return JoinOutcome(
+                    memberId: resp.memberId, generationId: resp.generationId, leader: resp.leader,
+                    protocolName: resp.protocolName ?? assignors[0].name, members: resp.members)
+            case .memberIdRequired:
+                // KIP-394: join again with the id the coordinator chose.
+                state.withLock { $0.memberId = resp.memberId }
+            case .unknownMemberId, .illegalGeneration:
+                memberFailed(code, reason: "JoinGroup")
+                throw RejoinNow()
+            case .rebalanceInProgress:
+                break
+            case .coordinatorLoadInProgress:
+                try await Task.sleep(for: configuration.client.retryBackoff)
+            case .notCoordinator, .coordinatorNotAvailable:
+                coordinatorUnknown(conn)
+                try await Task.sleep(for: configuration.client.retryBackoff)
+            case .fencedInstanceId:
+                throw KafkaConsumerError.fenced("another consumer uses group instance id \(configuration.group.groupInstanceId ?? "")")
+            default:
+                throw KafkaConsumerError.groupFailure("JoinGroup failed: \(code.summary)")
+            }
+        }
+    }
+
+    /// The leader's part: decode the members' subscriptions, run the assignor.
+    func computeAssignment(_ join: JoinOutcome) async throws -> [SyncGroupRequest.SyncGroupRequestAssignment] {
+        guard let assignor = assignors.first(where: { $0.name == join.protocolName }) else {
+            throw KafkaConsumerError.groupFailure("the group chose assignor '\(join.protocolName)', which this consumer does not have")
+        }
+        var members: [GroupMemberSubscription] = []
+        for m in join.members {
+            do {
+                let sub = try ConsumerProtocolSubscription(decoding: m.metadata)
+                members.append(GroupMemberSubscription(memberId: m.memberId, groupInstanceId: m.groupInstanceId, subscription: sub))
+            } catch {
+                logger.warning("undecodable subscription; the member gets nothing", metadata: ["member": "\(m.memberId)", "error": "\(error)"])
+                members.append(GroupMemberSubscription(memberId: m.memberId, groupInstanceId: m.groupInstanceId, subscription: .init(version: 0, topics: [])))
+            }
+        }
+        let allTopics = Set(members.flatMap(\.subscription.topics))
+        let counts = try await partitionCounts(of: allTopics)
+        let result = assignor.assign(members: members, partitionsPerTopic: counts)
+        state.withLock { s in
+            s.leaderTopicCounts = counts
+            s.leaderTopics = allTopics
+        }
+        return members.map { m in
+            var a = SyncGroupRequest.SyncGroupRequestAssignment()
+            a.memberId = m.memberId
+            a.assignment = ConsumerProtocolAssignment(
+                version: min(max(m.subscription.version, 0), ConsumerProtocol.latestVersion), partitions: result[m.memberId] ?? []
+            ).encode()
+            return a
+        }
+    }
+
+    /// Partition counts of the topics that exist.
+    func partitionCounts(of topics: Set<String>) async throws -> [String: Int32] {
+        guard !topics.isEmpty else { return [:] }
+        let metadata = try await cluster.refreshMetadata(topics: Array(topics), allowAutoCreate: configuration.fetch.allowAutoCreateTopics)
+        var counts: [String: Int32] = [:]
+        for t in topics {
+            if let tm = metadata.topics[t], tm.error == .none, !tm.partitions.isEmpty { counts[t] = Int32(tm.partitions.count) }
+        }
+        return counts
+    }
+
+    /// The leader rejoins when a subscribed topic appears or its partition count changes.
+    func checkSubscribedTopics() async {
+        let (topics, before) = state.withLock { ($0.leaderTopics, $0.leaderTopicCounts) }
+        guard let counts = try? await partitionCounts(of: topics), counts != before else { return }
+        logger.info("subscribed topics changed; rebalancing", metadata: ["before": "\(before)", "now": "\(counts)"])
+        state.withLock { $0.requestRejoin("partition counts changed") }
+        groupSignal.signal()
+    }
+
+    func syncGroup(_ join: JoinOutcome, assignments: [SyncGroupRequest.SyncGroupRequestAssignment]) async throws -> ConsumerProtocolAssignment {
+        guard let group = configuration.groupId else { throw KafkaConsumerError.noGroup }
+        let conn = try await coordinatorConnection()
+        var req = SyncGroupRequest()
+        req.groupId = group
+        req.generationId = join.generationId
+        req.memberId = join.memberId
+        req.groupInstanceId = configuration.group.groupInstanceId
+        req.protocolType = ConsumerProtocol.protocolType
+        req.protocolName = join.protocolName
+        req.assignments = assignments
+        let resp: SyncGroupResponse
+        do {
+            resp = try await sendCancellable(req, on: conn, timeout: longRequestTimeout)
+        } catch {
+            coordinatorUnknown(conn)
+            throw error
+        }
+        let code = ErrorCode(rawValue: resp.errorCode) ?? .unknownServerError
+        switch code {
+        case .none:
+            do {
+                return try ConsumerProtocolAssignment(decoding: resp.assignment)
+            } catch {
+                throw KafkaConsumerError.groupFailure("undecodable assignment from the leader: \(error)")
+            }
+        case .rebalanceInProgress:
+            throw RejoinNow()
+        case .unknownMemberId, .illegalGeneration:
+            memberFailed(code, reason: "SyncGroup")
+            throw RejoinNow()
+        case .notCoordinator, .coordinatorNotAvailable:
+            coordinatorUnknown(conn)
+            throw RejoinNow()
+        case .coordinatorLoadInProgress:
+            try await Task.sleep(for: configuration.client.retryBackoff)
+            throw RejoinNow()
+        case .fencedInstanceId:
+            throw KafkaConsumerError.fenced("another consumer uses group instance id \(configuration.group.groupInstanceId ?? "")")
+        default:
+            throw KafkaConsumerError.groupFailure("SyncGroup failed: \(code.summary)")
+        }
+    }
+
+    // MARK: - ownership changes
+
+    func applyAssignment(_ partitions: [TopicPartition]) async {
+        let target = Set(partitions)
+        let owned = state.withLock { Set($0.partitions.keys) }
+        let revoked = owned.subtracting(target)
+        let added = target.subtracting(owned)
+        if !revoked.isEmpty {
+            await revoke(revoked)
+            if rebalanceProtocol == .cooperative {
+                // The revoked partitions go to their new owners in a follow-up rebalance.
+                state.withLock { $0.requestRejoin("partitions revoked in a cooperative rebalance") }
+                groupSignal.signal()
+            }
+        }
+        state.withLock { $0.add(added, need: .committed) }
+        if !added.isEmpty {
+            logger.info("partitions assigned", metadata: ["partitions": "\(added.sorted().map(\.description))"])
+        }
+        if let listener {
+            await listener.partitionsAssigned(rebalanceProtocol == .eager ? target.sorted() : added.sorted(), consumer: self)
+        }
+        fetchSignal.signal()
+        dataSignal.signal()
+    }
+
+    /// An orderly revocation: stop handing out records, wait for the record in processing,
+    /// commit (auto-commit), tell the listener, drop the partitions.
+    func revoke(_ tps: Set<TopicPartition>) async {
+        guard !tps.isEmpty else { return }
+        state.withLock { s in
+            for tp in tps { s.partitions[tp]?.revoking = true }
+            s.dropChunks { tps.contains($0.tp) }
+        }
+        let deadline = ContinuousClock.now + configuration.group.rebalanceTimeout
+        while !Task.isCancelled && ContinuousClock.now < deadline {
+            let g = progressSignal.generation
+            let busy = state.withLock { s in s.inFlight.map { tps.contains($0.tp) } ?? false }
+            if !busy { break }
+            await progressSignal.wait(since: g, timeout: deadline - .now)
+        }
+        if configuration.offsets.enableAutoCommit {
+            await autoCommit(tps)
+        }
+        logger.info("partitions revoked", metadata: ["partitions": "\(tps.sorted().map(\.description))"])
+        if let listener { await listener.partitionsRevoked(tps.sorted(), consumer: self) }
+        state.withLock { $0.remove(tps) }
+    }
+
+    /// The partitions were lost (the member left the generation): no commit.
+    func partitionsLost() async {
+        let owned = state.withLock { s -> Set<TopicPartition> in
+            guard !s.manual else { return [] }
+            let owned = Set(s.partitions.keys)
+            for tp in owned { s.partitions[tp]?.revoking = true }
+            s.dropChunks { owned.contains($0.tp) }
+            return owned
+        }
+        guard !owned.isEmpty else { return }
+        logger.warning("partitions lost", metadata: ["partitions": "\(owned.sorted().map(\.description))"])
+        if let listener { await listener.partitionsLost(owned.sorted(), consumer: self) }
+        state.withLock { $0.remove(owned) }
+    }
+
+    // MARK: - heartbeats
+
+    /// Heartbeats on their own task: they keep the member alive however long the application
+    /// takes per record.
+    func runHeartbeats() async {
+        guard let group = configuration.groupId else { return }
+        let interval = configuration.group.heartbeatInterval
+        let session = configuration.group.sessionTimeout
+        while !Task.isCancelled {
+            do {
+                try await Task.sleep(for: interval)
+            } catch {
+                return
+            }
+            let snapshot = state.withLock { s -> (String, Int32, ContinuousClock.Instant?)? in
+                guard s.lifecycle == .running, s.phase == .stable, s.generation >= 0 else { return nil }
+                return (s.memberId, s.generation, s.lastHeartbeat)
+            }
+            guard let (memberId, generation, last) = snapshot else { continue }
+            var conn: BrokerConnection?
+            do {
+                let c = try await coordinatorConnection()
+                conn = c
+                var req = HeartbeatRequest()
+                req.groupId = group
+                req.generationId = generation
+                req.memberId = memberId
+                req.groupInstanceId = configuration.group.groupInstanceId
+                let resp = try await c.send(req, timeout: min(session, configuration.client.requestTimeout))
+                let code = ErrorCode(rawValue: resp.errorCode) ?? .unknownServerError
+                switch code {
+                case .none:
+                    state.withLock { $0.lastHeartbeat = .now }
+                case .rebalanceInProgress:
+                    let changed = state.withLock { s -> Bool in
+                        s.lastHeartbeat = .now
+                        guard s.generation == generation, !s.rejoinNeeded else { return false }
+                        s.requestRejoin("the group is rebalancing")
+                        return true
+                    }
+                    if changed { groupSignal.signal() }
+                case .illegalGeneration, .unknownMemberId:
+                    memberFailed(code, generation: generation, reason: "heartbeat")
+                case .fencedInstanceId:
+                    fail(.fenced("another consumer uses group instance id \(configuration.group.groupInstanceId ?? "")"))
+                case .notCoordinator, .coordinatorNotAvailable:
+                    coordinatorUnknown(c)
+                default:
+                    logger.warning("heartbeat failed", metadata: ["error": "\(code.summary)"])
+                }
+            } catch {
+                logger.debug("heartbeat failed", metadata: ["error": "\(error)"])
+                coordinatorUnknown(conn)
+            }
+            if let last = state.withLock({ $0.lastHeartbeat }) ?? last, ContinuousClock.now - last > session {
+                // Not heard back within a session: the coordinator has probably moved or
+                // expelled this member; the next heartbeat (to a rediscovered coordinator) tells.
+                coordinatorUnknown()
+            }
+        }
+    }
+
+    // MARK: - leaving
+
+    /// On close: commit (auto-commit), revoke, and LeaveGroup unless static.
+    func leaveGroupOnClose() async {
+        guard let group = configuration.groupId else { return }
+        let (manual, memberId, generation, owned) = state.withLock { s in
+            (s.manual, s.memberId, s.generation, Set(s.partitions.keys))
+        }
+        if manual {
+            if configuration.offsets.enableAutoCommit { await autoCommit() }
+            return
+        }
+        if !owned.isEmpty {
+            if generation >= 0 {
+                if configuration.offsets.enableAutoCommit { await autoCommit(force: true) }
+                if let listener { await listener.partitionsRevoked(owned.sorted(), consumer: self) }
+            } else if let listener {
+                await listener.partitionsLost(owned.sorted(), consumer: self)
+            }
+        }
+        guard !memberId.isEmpty else { return }
+        if configuration.group.groupInstanceId != nil {
+            // A static member keeps its membership until the session expires: restarted in
+            // time, it gets its partitions back without a rebalance.
+            logger.info("static member closing without leaving the group", metadata: ["member": "\(memberId)"])
+            return
+        }
+        do {
+            let conn = try await coordinatorConnection()
+            var req = LeaveGroupRequest()
+            req.groupId = group
+            req.memberId = memberId
+            var identity = LeaveGroupRequest.MemberIdentity()
+            identity.memberId = memberId
+            req.members = [identity]
+            let resp = try await conn.send(req)
+            var code = ErrorCode(rawValue: resp.errorCode) ?? .unknownServerError
+            if code == .none, let m = resp.members.first { code = ErrorCode(rawValue: m.errorCode) ?? .unknownServerError }
+            if code == .none {
+                logger.info("left group", metadata: ["member": "\(memberId)"])
+            } else {
+                logger.info("LeaveGroup answered \(code.summary)", metadata: ["member": "\(memberId)"])
+            }
+        } catch {
+            logger.warning("LeaveGroup failed", metadata: ["error": "\(error)"])
+        }
+        state.withLock { s in
+            s.memberId = ""
+            s.generation = -1
+        }
+    }
+}
