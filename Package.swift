@@ -8,6 +8,7 @@ let package = Package(
         .library(name: "BrookProtocol", targets: ["BrookProtocol"]),
         .library(name: "BrookBroker", targets: ["BrookBroker"]),
         .library(name: "Brook", targets: ["Brook"]),
+        .library(name: "BrookPipeline", targets: ["BrookPipeline"]),
         .executable(name: "brook", targets: ["brook"]),
     ],
     dependencies: [
@@ -55,10 +56,23 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // The consumer framework: ordering, backpressure, retries, dead letters, exactly-once sinks.
+        .target(
+            name: "BrookPipeline",
+            dependencies: [
+                "Brook",
+                "BrookProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         .executableTarget(
             name: "brook",
             dependencies: [
                 "Brook",
+                "BrookPipeline",
                 "BrookProtocol",
                 "BrookBroker",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
