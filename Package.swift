@@ -9,6 +9,7 @@ let package = Package(
         .library(name: "BrookBroker", targets: ["BrookBroker"]),
         .library(name: "Brook", targets: ["Brook"]),
         .library(name: "BrookPipeline", targets: ["BrookPipeline"]),
+        .library(name: "BrookOps", targets: ["BrookOps"]),
         .executable(name: "brook", targets: ["brook"]),
     ],
     dependencies: [
@@ -20,6 +21,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
     ],
     targets: [
         // CRC-32C with the SSE4.2 instruction, and runtime loading of liblz4/libzstd.
@@ -68,11 +70,21 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // Operations: topics-as-code (brook.yaml), and later lag evaluation, load tests, repartitioning.
+        .target(
+            name: "BrookOps",
+            dependencies: [
+                "Brook",
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .executableTarget(
             name: "brook",
             dependencies: [
                 "Brook",
                 "BrookPipeline",
+                "BrookOps",
                 "BrookProtocol",
                 "BrookBroker",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -111,6 +123,15 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
+            name: "BrookOpsTests",
+            dependencies: [
+                "BrookOps",
+                "Brook",
+                "BrookBroker",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

@@ -5,7 +5,7 @@ struct TopicsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "topics",
         abstract: "Create, list, describe, alter and delete topics.",
-        subcommands: [Create.self, List.self, Describe.self, Alter.self, Delete.self]
+        subcommands: [Create.self, List.self, Describe.self, Alter.self, Delete.self, Apply.self]
     )
 
     struct Create: AsyncParsableCommand {
