@@ -43,7 +43,8 @@ extension Broker {
                         continue
                     }
                     do throws(ProduceValidationError) {
-                        let info = try validateProduceBatches(records, maxMessageBytes: maxMessageBytes)
+                        let compacted = effectiveConfig(meta, "cleanup.policy").contains("compact")
+                        let info = try validateProduceBatches(records, maxMessageBytes: maxMessageBytes, requireKeys: compacted)
                         let outcome = try mapAppendError { () throws(ErrorCode) in
                             try part.append(records, info: info, logAppendTime: logAppendTime)
                         }
@@ -154,7 +155,9 @@ struct ProduceValidationError: Error {
 
 /// Checks every batch of a produce request before anything is appended: framing, magic, CRC,
 /// size limit, and record-level consistency, so a malformed batch is refused whole.
-func validateProduceBatches(_ records: ByteBuffer, maxMessageBytes: Int) throws(ProduceValidationError) -> [BatchInfo] {
+///
+/// - Parameter requireKeys: the topic is compacted, where Kafka refuses records without a key.
+func validateProduceBatches(_ records: ByteBuffer, maxMessageBytes: Int, requireKeys: Bool = false) throws(ProduceValidationError) -> [BatchInfo] {
     var index = records.readerIndex
     let end = records.writerIndex
     var infos: [BatchInfo] = []
@@ -195,7 +198,15 @@ func validateProduceBatches(_ records: ByteBuffer, maxMessageBytes: Int) throws(
         // Record-level checks (every record decodes, deltas increase, counts match), as Kafka
         // does for client batches: a malformed record with a valid CRC is still refused.
         do {
-            _ = try RecordBatch(bytes: records.getSlice(at: index, length: h.totalSize)!).validate(options: RecordBatchValidationOptions(fromClient: true))
+            let batch = try RecordBatch(bytes: records.getSlice(at: index, length: h.totalSize)!)
+            _ = try batch.validate(options: RecordBatchValidationOptions(fromClient: true))
+            if requireKeys {
+                var keyless = false
+                try batch.forEachRecord { r in if r.key == nil { keyless = true } }
+                if keyless { throw ProduceValidationError(code: .invalidRecord, message: "compacted topic cannot accept a record without a key") }
+            }
+        } catch let e as ProduceValidationError {
+            throw e
         } catch {
             throw ProduceValidationError(code: .invalidRecord, message: "\(error)")
         }

@@ -41,11 +41,15 @@ extension Broker {
         c.retentionBytes = Int64(value("retention.bytes")) ?? c.retentionBytes
         c.indexIntervalBytes = Int(value("index.interval.bytes")) ?? c.indexIntervalBytes
         c.maxMessageBytes = Int(value("max.message.bytes")) ?? c.maxMessageBytes
-        // Compacted topics are never trimmed by time or size (the offsets topic compacts itself).
-        if value("cleanup.policy") == "compact" {
+        let policy = Set(value("cleanup.policy").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
+        // compact alone: never trimmed by time or size; "compact,delete": both.
+        if !policy.contains("delete") {
             c.retentionMs = -1
             c.retentionBytes = -1
         }
+        // The offsets topic is compacted by the group coordinator's snapshots instead.
+        c.compact = policy.contains("compact") && !t.name.hasPrefix("__")
+        c.deleteRetentionMs = Int64(value("delete.retention.ms")) ?? c.deleteRetentionMs
         return c
     }
 

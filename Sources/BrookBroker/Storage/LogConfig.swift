@@ -19,6 +19,12 @@ public struct LogConfig: Sendable, Equatable {
     /// What acknowledgement waits for. The log itself never fsyncs on append; with `.os`,
     /// maintenance still fsyncs sealed segments so recovery only rescans the active one.
     public var flushPolicy: FlushPolicy = .fsync
+    /// `cleanup.policy` contains `compact`: maintenance keeps only the latest record per key in
+    /// sealed segments (see `PartitionLog.compact`).
+    public var compact = false
+    /// How long a tombstone (null value) survives compaction, so consumers see the delete
+    /// (`delete.retention.ms`, 1 day).
+    public var deleteRetentionMs: Int64 = 86_400_000
 
     public init() {}
 
@@ -60,5 +66,6 @@ public struct MaintenanceResult: Sendable, Equatable {
     public var rolled = false
     public var deletedSegments = 0
     public var deletedBytes = 0
+    public var compaction = CompactionResult()
     public init() {}
 }

@@ -24,7 +24,7 @@ enum LogLoader {
         var logBases = Set<Int64>()
         var indexFiles: [(name: String, base: Int64)] = []
         for name in names {
-            if name.hasSuffix(".tmp") || name.hasSuffix(".deleted") {
+            if name.hasSuffix(".tmp") || name.hasSuffix(".deleted") || name.hasSuffix(LogCleaner.cleanedSuffix) {
                 try Sys.unlink(Sys.join(directory, name))
                 changed = true
             } else if let b = LogSegment.baseOffset(fromFileName: name, suffix: LogSegment.logSuffix) {

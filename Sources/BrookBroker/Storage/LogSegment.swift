@@ -223,8 +223,9 @@ final class LogSegment {
                 result.problem = "batch at position \(pos) of \(h.totalSize) bytes runs past the end of the file"
                 break
             }
-            if let e = expected, h.baseOffset != e {
-                result.problem = "batch at position \(pos) has base offset \(h.baseOffset), expected \(e)"
+            // Offsets only grow; gaps are legal (compaction drops whole batches), overlaps are not.
+            if let e = expected, h.baseOffset < e {
+                result.problem = "batch at position \(pos) has base offset \(h.baseOffset), expected at least \(e)"
                 break
             }
             guard h.baseOffset >= baseOffset, h.lastOffset - baseOffset <= Int64(UInt32.max) else {

@@ -24,11 +24,11 @@ import Synchronization
 public final class PartitionLog: Sendable {
     /// The partition directory.
     public let directory: String
-    private let state: Mutex<LogState>
+    let state: Mutex<LogState>
     /// Serializes structural operations and checkpoint writes. Lock order: admin, then state.
-    private let admin = Mutex<Void>(())
-    private let logger: Logger
-    private let clock: @Sendable () -> Int64
+    let admin = Mutex<Void>(())
+    let logger: Logger
+    let clock: @Sendable () -> Int64
 
     static let checkpointFileName = "partition.checkpoint"
     static let cleanShutdownFileName = "clean_shutdown"
@@ -329,6 +329,8 @@ public final class PartitionLog: Sendable {
             s.closed || s.failure != nil || s.flushedOffset >= s.active.baseOffset ? nil : s.active.baseOffset
         }
         if let activeBase { try flush(upTo: activeBase) }
+        // After the flush: only fsynced segments are compacted.
+        if config.compact { result.compaction = try compact(now: now) }
         try checkpoint()
         return result
     }
@@ -445,6 +447,9 @@ final class LogState: @unchecked Sendable {
     var logStartOffset: Int64
     var flushedOffset: Int64
     var checkpointedLogStart: Int64 = -1
+    /// Sealed data below this was compacted by this process already (in memory: after a restart
+    /// the first pass simply cleans again).
+    var cleanedUpTo: Int64 = -1
     var checkpointedRecoveryPoint: Int64 = -1
     var fsyncCount = 0
     /// A segment file was created since the last directory fsync.

@@ -23,6 +23,9 @@ public struct RecordBatchBuilder: Sendable {
     public var isControl: Bool
     /// When set, the batch is marked log-append-time and this becomes its `maxTimestamp`.
     public var logAppendTime: Int64?
+    /// When set, the header keeps this `lastOffsetDelta` whatever records remain: compaction
+    /// rewrites a batch with fewer records but the same offset span (and producer sequence range).
+    public var preservedLastOffsetDelta: Int32?
 
     /// Everything before the batch, then (uncompressed) the header placeholder and the records.
     private var output: ByteBuffer
@@ -154,7 +157,7 @@ public struct RecordBatchBuilder: Sendable {
             magic: RecordBatchHeader.currentMagic,
             crc: 0,
             attributes: attributes,
-            lastOffsetDelta: recordCount == 0 ? 0 : lastOffsetDelta,
+            lastOffsetDelta: preservedLastOffsetDelta ?? (recordCount == 0 ? 0 : lastOffsetDelta),
             baseTimestamp: baseTimestamp ?? -1,
             maxTimestamp: logAppendTime ?? maxTimestamp,
             producerId: producerId,

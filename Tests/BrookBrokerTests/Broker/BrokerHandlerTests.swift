@@ -222,4 +222,30 @@ import Testing
         #expect(f.responses[0].partitions[0].logStartOffset == 3)
         await h.close()
     }
+
+    @Test func compactedTopicsRefuseKeylessRecordsAndCompactInMaintenance() async throws {
+        let h = try await BrokerHarness()
+        defer { h.removeFiles() }
+        _ = try await h.send(createTopicsRequest("state", configs: ["cleanup.policy": "compact", "segment.bytes": "300"]), version: 7)
+        let keyless = try #require(try await h.send(produceRequest(topic: "state", records: try makeBatch(["v"])), version: 9))
+        #expect(keyless.responses[0].partitionResponses[0].errorCode == ErrorCode.invalidRecord.rawValue)
+        for i in 0..<20 {
+            let r = try #require(try await h.send(produceRequest(topic: "state", records: try makeBatch(["v\(i)"], keys: ["k\(i % 2)"])), version: 9))
+            #expect(r.responses[0].partitionResponses[0].errorCode == 0)
+        }
+        h.broker.runRetention()
+        let log = try #require(h.broker.logs.log(topic: "state", partition: 0))
+        var values: [String] = []
+        var offset = log.logStartOffset
+        while offset < log.logEndOffset {
+            let batches = try RecordBatch.batches(in: try log.read(from: offset, maxBytes: 1 << 20))
+            guard let last = batches.last else { break }
+            for b in batches { for r in try b.decodeRecords() where b.offset(of: r) >= offset { values.append(String(buffer: r.value!)) } }
+            offset = last.header.baseOffset + Int64(last.header.lastOffsetDelta) + 1
+        }
+        // Superseded values in sealed segments are gone; the newest of each key is still there.
+        #expect(values.count < 20)
+        #expect(values.suffix(2) == ["v18", "v19"])
+        await h.close()
+    }
 }
