@@ -55,9 +55,13 @@ final class TestMetrics: MetricsFactory, Sendable {
             }
             let running = Running(pipeline)
             let tp = TopicPartition(topic: "obs", partition: 0)
-            try await eventually("lag seen") { (pipeline.snapshot().partitions[tp]?.lagRecords ?? 0) == 5 }
+            // Once the records are accepted (the first one in the blocked handler) the lag is known.
+            try await eventually("lag seen") {
+                let s = pipeline.snapshot()
+                return s.partitions[tp]?.lagRecords == 5 && s.inFlightRecords == 5
+            }
             let behind = pipeline.snapshot()
-            #expect(behind.lagSeconds >= 9)
+            #expect(behind.lagSeconds >= 9 && behind.lagSeconds < 60)
             #expect(behind.lagRecords == 5)
             let d = [("group", "g-obs"), ("topic", "obs"), ("partition", "0")]
             try await eventually("lag gauge") { metrics.value("brook_pipeline_lag_records", d) == 5 }

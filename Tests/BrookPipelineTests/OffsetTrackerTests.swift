@@ -29,3 +29,17 @@ import Testing
         #expect(t.committable == 5000)
     }
 }
+
+@Suite struct OffsetTrackerTimestampTests {
+    @Test func oldestPendingTimestampFollowsTheHead() {
+        var t = OffsetTracker()
+        #expect(t.oldestPendingTimestamp == nil)
+        t.accept([0, 1, 2], timestamps: [100, 200, 300], next: 3)
+        t.complete(1)
+        #expect(t.oldestPendingTimestamp == 100)
+        t.complete(0)
+        #expect(t.oldestPendingTimestamp == 300)
+        t.complete(2)
+        #expect(t.oldestPendingTimestamp == nil)
+    }
+}
