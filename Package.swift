@@ -136,6 +136,19 @@ let package = Package(
             ]
         ),
         .testTarget(
+            name: "BrookPipelineTests",
+            dependencies: [
+                "BrookPipeline",
+                "Brook",
+                "BrookBroker",
+                "BrookProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .testTarget(
             name: "BrookBrokerTests",
             dependencies: [
                 "BrookBroker",

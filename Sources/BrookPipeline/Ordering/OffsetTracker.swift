@@ -6,6 +6,8 @@
 struct OffsetTracker {
     private var offsets: [Int64] = []
     private var done: [Bool] = []
+    /// Record timestamps (ms), for the time lag of the oldest unfinished record.
+    private var timestamps: [Int64] = []
     /// Index of the first entry still in `offsets` (entries before it were trimmed).
     private var head = 0
     /// Where the partition continues after everything accepted (skips control records).
@@ -17,8 +19,9 @@ struct OffsetTracker {
 
     var pendingCount: Int { offsets.count - head }
 
-    mutating func accept(_ batch: [Int64], next: Int64) {
+    mutating func accept(_ batch: [Int64], timestamps ts: [Int64]? = nil, next: Int64) {
         offsets.append(contentsOf: batch)
+        timestamps.append(contentsOf: ts ?? Array(repeating: 0, count: batch.count))
         done.append(contentsOf: repeatElement(false, count: batch.count))
         acceptedEnd = max(acceptedEnd ?? next, next)
     }
@@ -31,6 +34,7 @@ struct OffsetTracker {
         if head > 1024 && head * 2 > offsets.count {
             offsets.removeFirst(head)
             done.removeFirst(head)
+            timestamps.removeFirst(head)
             head = 0
         }
     }
@@ -38,6 +42,11 @@ struct OffsetTracker {
     /// The offset to commit: the first unfinished record, or the end of what was accepted.
     var committable: Int64? {
         head < offsets.count ? offsets[head] : acceptedEnd
+    }
+
+    /// Timestamp of the oldest record not finished yet.
+    var oldestPendingTimestamp: Int64? {
+        head < offsets.count ? timestamps[head] : nil
     }
 
     private func index(of offset: Int64) -> Int? {

@@ -81,7 +81,7 @@ extension Pipeline {
                 s.partitions[batch.topicPartition] = c
                 return []
             }
-            c.tracker.accept(batch.records.map(\.offset), next: batch.nextOffset)
+            c.tracker.accept(batch.records.map(\.offset), timestamps: batch.records.map(\.timestamp), next: batch.nextOffset)
             s.partitions[batch.topicPartition] = c
             var touched: Set<LaneID> = []
             for (lane, item) in items {

@@ -136,14 +136,14 @@ extension Pipeline {
                     // The sink's contract: any other error is transient; the call is retried.
                     transient += 1
                     instruments.retries.increment()
-                    logger.warning("sink failed, retrying", metadata: [PipelineLogKey.topic: "\(tp.topic)", PipelineLogKey.partition: "\(tp.partition)", PipelineLogKey.error: "\(error)"])
+                    logger.warning("sink failed, retrying", metadata: batchMetadata(toRun, tp, error, attempt: transient))
                     guard await backoff(transient, tp: tp, epoch: epoch) else { return .abandoned }
                     continue
                 }
                 if toRun.count > 1 {
                     batchFailures += 1
                     instruments.retries.increment()
-                    logger.warning("batch failed, retrying", metadata: [PipelineLogKey.topic: "\(tp.topic)", PipelineLogKey.partition: "\(tp.partition)", PipelineLogKey.offset: "\(toRun[0].offset)", PipelineLogKey.error: "\(error)", PipelineLogKey.attempt: "\(batchFailures)"])
+                    logger.warning("batch failed, retrying", metadata: batchMetadata(toRun, tp, error, attempt: batchFailures))
                     // Tried as a whole often enough: one record at a time finds the culprit.
                     if batchFailures >= maxAttempts && !isolate { return .isolate }
                     guard await backoff(batchFailures, tp: tp, epoch: epoch) else { return .abandoned }
@@ -314,6 +314,17 @@ extension Pipeline {
         guard fenced else { return }
         clients.withLock { $0?.consumer }?.pause([tp])
         logger.warning("fenced by the sink: partition stopped until reassigned", metadata: [PipelineLogKey.topic: "\(tp.topic)", PipelineLogKey.partition: "\(tp.partition)", PipelineLogKey.error: "\(error)"])
+    }
+
+    /// A batch's log metadata: that of its first record (topic, partition, offset, key), the
+    /// batch size, the error and the attempt.
+    func batchMetadata(_ items: [PipelineItem<Value>], _ tp: TopicPartition, _ error: any Error, attempt: Int) -> Logger.Metadata {
+        var m: Logger.Metadata = items.first.map { PipelineLogKey.metadata($0.record) }
+            ?? [PipelineLogKey.topic: "\(tp.topic)", PipelineLogKey.partition: "\(tp.partition)"]
+        m["batch.records"] = "\(items.count)"
+        m[PipelineLogKey.error] = "\(error)"
+        m[PipelineLogKey.attempt] = "\(attempt)"
+        return m
     }
 
     func recordMetadata(_ r: ConsumerRecord, _ e: RecordError, attempt: Int) -> Logger.Metadata {

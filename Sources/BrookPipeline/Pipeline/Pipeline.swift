@@ -183,7 +183,7 @@ public final class Pipeline<Value: Sendable>: Service, Sendable {
         return state.withLock { s in
             var parts: [TopicPartition: PipelineSnapshot.Partition] = [:]
             for (tp, c) in s.partitions {
-                let (records, seconds) = Self.lag(c, lag[tp], s, tp, now: now)
+                let (records, seconds) = Self.lag(c, lag[tp], now: now)
                 parts[tp] = PipelineSnapshot.Partition(lagRecords: records, lagSeconds: seconds, paused: paused.contains(tp), fenced: c.fenced)
             }
             return PipelineSnapshot(
@@ -195,17 +195,12 @@ public final class Pipeline<Value: Sendable>: Service, Sendable {
     }
 
     /// Records between the committable offset and the high watermark, and the age of the
-    /// oldest unfinished record (or of the last finished one while behind).
-    static func lag(_ c: PartitionContext, _ l: PartitionLag?, _ s: PipelineState<Value>, _ tp: TopicPartition, now: Int64) -> (Int64, Double) {
+    /// oldest unfinished record (or, while behind with nothing accepted, of the last finished one).
+    static func lag(_ c: PartitionContext, _ l: PartitionLag?, now: Int64) -> (Int64, Double) {
         guard let hw = l?.highWatermark, let at = c.tracker.committable ?? l?.position else { return (0, 0) }
         let records = max(hw - at, 0)
         guard records > 0 else { return (0, 0) }
-        var oldest: Int64? = nil
-        for (id, lane) in s.lanes where id.tp == tp && !lane.isEmpty {
-            let t = lane.items[lane.head].record.timestamp
-            oldest = min(oldest ?? t, t)
-        }
-        guard let t = oldest ?? c.lastFinishedTimestamp else { return (records, 0) }
+        guard let t = c.tracker.oldestPendingTimestamp ?? c.lastFinishedTimestamp ?? l?.lastConsumedTimestamp else { return (records, 0) }
         return (records, Double(max(now - t, 0)) / 1000)
     }
 
