@@ -140,11 +140,11 @@ public final class Pipeline<Value: Sendable>: Service, Sendable {
             self.stop()
         }
         stop()
+        background.cancel()
+        await background.value
         // Closing revokes every partition through the listener: it waits for the handler calls
         // in progress and commits the finished prefix; then the member leaves the group.
         await consumer.close()
-        background.cancel()
-        await background.value
         while state.withLock({ $0.workers > 0 }) { try? await Task.sleep(for: .milliseconds(10)) }
         await producer.close()
         clients.withLock { $0 = nil }
