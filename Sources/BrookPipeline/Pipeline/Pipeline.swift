@@ -194,7 +194,7 @@ public final class Pipeline<Value: Sendable>: Service, Sendable {
             return PipelineSnapshot(
                 lagRecords: parts.values.reduce(0) { $0 + $1.lagRecords },
                 lagSeconds: parts.values.map(\.lagSeconds).max() ?? 0,
-                processed: s.processed, deadLettered: s.deadLettered, parked: s.parked, quarantinedKeys: quarantine.count,
+                processed: s.processed, recordsPerSecond: s.recordsPerSecond, deadLettered: s.deadLettered, parked: s.parked, quarantinedKeys: quarantine.count,
                 inFlightRecords: s.inFlightRecords, inFlightBytes: s.inFlightBytes, partitions: parts)
         }
     }
@@ -211,6 +211,7 @@ public final class Pipeline<Value: Sendable>: Service, Sendable {
 
     func metricsLoop(_ consumer: KafkaConsumer) async {
         while !Task.isCancelled {
+            state.withLock { $0.sampleRate(now: .now) }
             let snap = snapshot()
             for (tp, p) in snap.partitions { metrics.lag(tp, records: p.lagRecords, seconds: p.lagSeconds) }
             metrics.retain(Set(snap.partitions.keys))
