@@ -4,14 +4,21 @@ import Synchronization
 import Testing
 
 @Suite(.serialized) struct BackpressureTests {
-    @Test func slowHandlerKeepsInFlightBoundedAndPausesPartitions() async throws {
+    enum Bound: Sendable, CaseIterable { case records, bytes }
+
+    /// Records are ~120 bytes: 20 records or 2 400 bytes in flight are about the same bound.
+    @Test(arguments: Bound.allCases)
+    func slowHandlerKeepsInFlightBoundedAndPausesPartitions(_ bound: Bound) async throws {
         try await withPipelineBroker { broker in
             try await broker.createTopic("slow", partitions: 4)
             for p in Int32(0)..<4 {
                 try await broker.send("slow", partition: p, (0..<50).map { (nil, "p\(p)-\($0)-" + String(repeating: "x", count: 100)) })
             }
             var config = broker.pipelineConfig(group: "g-slow", topics: ["slow"])
-            config.maxInFlightRecords = 20
+            switch bound {
+            case .records: config.maxInFlightRecords = 20
+            case .bytes: config.maxInFlightBytes = 2400
+            }
             config.maxBatchRecords = 5
             // Small fetches, so that one fetched batch (the bound's overshoot) stays small.
             config.consumer.fetch.maxPartitionBytes = 1500
@@ -22,12 +29,13 @@ import Testing
                 seen.add(batch)
             }
             let running = Running(pipeline)
-            let observed = Mutex((inFlight: 0, paused: 0))
+            let observed = Mutex((inFlight: 0, bytes: 0, paused: 0))
             let watcher = Task {
                 while !Task.isCancelled {
                     let s = pipeline.snapshot()
                     observed.withLock {
                         $0.inFlight = max($0.inFlight, s.inFlightRecords)
+                        $0.bytes = max($0.bytes, s.inFlightBytes)
                         $0.paused = max($0.paused, s.partitions.values.filter(\.paused).count)
                     }
                     try await Task.sleep(for: .milliseconds(2))
@@ -36,8 +44,10 @@ import Testing
             try await eventually("all records") { seen.count >= 200 }
             watcher.cancel()
             try await running.stop()
-            let (inFlight, paused) = observed.withLock { ($0.inFlight, $0.paused) }
+            let (inFlight, bytes, paused) = observed.withLock { ($0.inFlight, $0.bytes, $0.paused) }
+            // The bound may be overshot by one fetched batch (at most ~1 500 bytes here).
             #expect(inFlight <= 20 + 14, "in flight \(inFlight)")
+            #expect(bytes <= 2400 + 1700, "bytes in flight \(bytes)")
             #expect(inFlight >= 10)
             #expect(paused > 0)
             #expect(seen.batchSizes.allSatisfy { $0 <= 5 })

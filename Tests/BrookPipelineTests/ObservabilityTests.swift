@@ -69,6 +69,7 @@ final class TestMetrics: MetricsFactory, Sendable {
             gate.withLock { $0 = true }
             try await eventually("caught up") { pipeline.snapshot().lagRecords == 0 && seen.count == 5 }
             try await eventually("lag gauge drops") { metrics.value("brook_pipeline_lag_records", d) == 0 }
+            try await eventually("throughput") { pipeline.snapshot().recordsPerSecond > 0 }
             let snap = pipeline.snapshot()
             #expect(snap.processed == 5)
             #expect(snap.lagSeconds == 0)

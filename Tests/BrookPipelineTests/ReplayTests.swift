@@ -76,6 +76,36 @@ func binary<T: FixedWidthInteger>(_ v: T) -> ByteBuffer {
         }
     }
 
+    @Test func replayThatFailsAgainParksTheRestOfItsRunUntilTheNextReplay() async throws {
+        try await withPipelineBroker { broker in
+            try await broker.createTopic("again", partitions: 1)
+            try await broker.send("again", [("acct1", "fatal-1"), ("acct1", "after1"), ("acct2", "x1")])
+            let config = broker.pipelineConfig(group: "g-again", topics: ["again"])
+            let h = FailingHandler()
+            let pipeline = Pipeline(configuration: config, decoder: stringDecoder, logger: quietLogger("p")) { try h.handle($0) }
+            let running = Running(pipeline)
+            try await eventually("parked") { pipeline.snapshot().parked == 1 }
+            let replayer = DeadLetterReplayer(client: broker.client, logger: quietLogger("r"))
+
+            // Not fixed yet: the replayed head fails again, the rest of its run parks behind it.
+            #expect(try await replayer.replay("again.dlt").replayed.count == 2)
+            try await eventually("failed again") { pipeline.snapshot().deadLettered == 2 && pipeline.snapshot().parked == 2 }
+            #expect(h.seen.valuesOf(key: "acct1").isEmpty)
+            #expect(pipeline.snapshot().quarantinedKeys == 1)
+
+            h.fixed.withLock { $0 = true }
+            let second = try await replayer.replay("again.dlt")
+            #expect(second.replayed.map { String(buffer: $0.value!) } == ["fatal-1", "after1"])
+            #expect(second.replayed.map(\.provenance.replayCount) == [1, 1])
+            try await eventually("applied in order") { h.seen.valuesOf(key: "acct1") == ["fatal-1", "after1"] }
+            try await eventually("released") { pipeline.snapshot().quarantinedKeys == 0 }
+            try await running.stop()
+            #expect(h.calls.withLock { $0["fatal-1"] } == 3)
+            #expect(h.calls.withLock { $0["after1"] } == 1)
+            #expect(h.seen.valuesOf(key: "acct2") == ["x1"])
+        }
+    }
+
     @Test func loopGuardDryRunFiltersAndForeignHeaders() async throws {
         try await withPipelineBroker { broker in
             try await broker.createTopic("src", partitions: 2)

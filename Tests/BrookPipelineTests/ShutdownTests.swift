@@ -1,5 +1,6 @@
 import Brook
 import BrookPipeline
+import ServiceLifecycle
 import Synchronization
 import Testing
 
@@ -23,6 +24,26 @@ import Testing
             #expect(seen.count == 5)
             #expect(try await broker.committed("g-sd", "sd") == [0: 5])
             #expect(try await broker.admin.describeGroup("g-sd").members.isEmpty)
+        }
+    }
+}
+
+@Suite(.serialized) struct ServiceGroupTests {
+    @Test func serviceGroupShutdownStopsThePipelineGracefully() async throws {
+        try await withPipelineBroker { broker in
+            try await broker.createTopic("svc", partitions: 1)
+            try await broker.send("svc", [("k", "v0"), ("k", "v1")])
+            let seen = Seen()
+            let pipeline = Pipeline(configuration: broker.pipelineConfig(group: "g-svc", topics: ["svc"]), decoder: stringDecoder, logger: quietLogger("p")) {
+                seen.add($0)
+            }
+            let group = ServiceGroup(services: [pipeline], logger: quietLogger("group"))
+            let task = Task { try await group.run() }
+            try await eventually("processed") { seen.count == 2 }
+            await group.triggerGracefulShutdown()
+            try await task.value
+            #expect(try await broker.committed("g-svc", "svc") == [0: 2])
+            #expect(try await broker.admin.describeGroup("g-svc").members.isEmpty)
         }
     }
 }

@@ -16,6 +16,8 @@ public struct PipelineSnapshot: Sendable, Equatable {
     public var lagSeconds: Double
     /// Records finished (handled, dead-lettered or parked) since start.
     public var processed: Int64
+    /// Records finished per second over the last five seconds.
+    public var recordsPerSecond: Double
     /// Records dead-lettered because they failed.
     public var deadLettered: Int64
     /// Records dead-lettered because their key was quarantined.

@@ -5,8 +5,8 @@ import NIOCore
 extension Pipeline {
     /// Takes fetched batches while there is room in flight; at the bound, pauses the assigned
     /// partitions (the consumer stops fetching them) until the lanes have drained below three
-    /// quarters of it.
-    func fetchLoop(_ consumer: KafkaConsumer) async {
+    /// quarters of it. Returns the consumer's fatal error, if that is what ended it.
+    func fetchLoop(_ consumer: KafkaConsumer) async -> (any Error)? {
         var iterator = consumer.batches.makeAsyncIterator()
         var wakeups = self.wakeups.makeAsyncIterator()
         let maxRecords = configuration.maxInFlightRecords
@@ -15,7 +15,7 @@ extension Pipeline {
             let (stopping, over, paused) = state.withLock { s in
                 (s.stopping, s.inFlightRecords >= maxRecords || s.inFlightBytes >= maxBytes, !s.pausedForBackpressure.isEmpty)
             }
-            if stopping { return }
+            if stopping { return nil }
             if over {
                 let owned = consumer.assignment()
                 consumer.pause(Array(owned))
@@ -40,11 +40,17 @@ extension Pipeline {
             let batch: ConsumerRecordBatch?
             do {
                 batch = try await iterator.next()
+            } catch let e as KafkaConsumerError where e.isFatal {
+                logger.error("consumer failed", metadata: [PipelineLogKey.error: "\(e)"])
+                return e
             } catch {
-                logger.error("consumer failed", metadata: [PipelineLogKey.error: "\(error)"])
-                return
+                // Reported by the consumer but not the end of it (e.g. no offset for a partition):
+                // keep going with the others.
+                logger.error("consumer error", metadata: [PipelineLogKey.error: "\(error)"])
+                try? await Task.sleep(for: configuration.consumer.client.retryBackoff)
+                continue
             }
-            guard let batch else { return }
+            guard let batch else { return nil }
             accept(batch)
         }
     }
@@ -101,6 +107,16 @@ extension Pipeline {
         }
         for (id, epoch) in start {
             Task { await self.runLane(id, epoch: epoch) }
+        }
+    }
+}
+
+extension KafkaConsumerError {
+    /// Errors after which the consumer cannot go on.
+    var isFatal: Bool {
+        switch self {
+        case .fenced, .groupFailure, .closed, .invalidConfiguration, .noGroup: return true
+        case .noOffset, .commitFailed, .notAssigned: return false
         }
     }
 }

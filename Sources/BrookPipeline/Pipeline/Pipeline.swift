@@ -31,6 +31,9 @@ import Synchronization
 /// Shutdown: fetching stops, handler calls in progress finish (no new ones start, no retries),
 /// the finished prefix is committed, and the consumer leaves the group.
 public final class Pipeline<Value: Sendable>: Service, Sendable {
+    /// Turns a record's value into a `Value` (a record without a value gets an empty buffer).
+    /// Throwing makes the record poison: it goes to the DLT at once (a thrown ``RecordError``
+    /// keeps its type and message, anything else becomes `DecodeError`).
     public typealias Decoder = @Sendable (ByteBuffer) throws -> Value
     public typealias BatchHandler = @Sendable ([PipelineRecord<Value>]) async throws -> Void
 
@@ -52,7 +55,7 @@ public final class Pipeline<Value: Sendable>: Service, Sendable {
     let wake: AsyncStream<Void>.Continuation
     let wakeups: AsyncStream<Void>
     /// The fetch loop of the current `run()`, cancelled by ``stop()`` (it may wait for records).
-    let fetchTask = Mutex<Task<Void, Never>?>(nil)
+    let fetchTask = Mutex<Task<(any Error)?, Never>?>(nil)
 
     /// A pipeline whose handler receives batches; offsets are committed to Kafka.
     public convenience init(
@@ -99,7 +102,8 @@ public final class Pipeline<Value: Sendable>: Service, Sendable {
     // MARK: - Service
 
     /// Runs until graceful shutdown, ``stop()`` or cancellation, then finishes the handler calls
-    /// in progress, commits and leaves the group.
+    /// in progress, commits and leaves the group. Call it once per pipeline. Throws the
+    /// consumer's fatal error (e.g. another member with the same static instance id).
     public func run() async throws {
         try configuration.validate(hasSink: isSink)
         if configuration.deadLetter.createTopics { try await createDeadLetterTopics() }
@@ -114,7 +118,7 @@ public final class Pipeline<Value: Sendable>: Service, Sendable {
         clients.withLock { $0 = (consumer, producer) }
         try consumer.subscribe(topics: configuration.topics)
 
-        let fetch = Task { await self.fetchLoop(consumer) }
+        let fetch = Task<(any Error)?, Never> { await self.fetchLoop(consumer) }
         let stopped = fetchTask.withLock { t in
             t = fetch
             return state.withLock { $0.stopping }
@@ -126,7 +130,7 @@ public final class Pipeline<Value: Sendable>: Service, Sendable {
                 g.addTask { await self.metricsLoop(consumer) }
             }
         }
-        await withTaskCancellationHandler {
+        let fatal = await withTaskCancellationHandler {
             await withGracefulShutdownHandler {
                 await fetch.value
             } onGracefulShutdown: {
@@ -136,15 +140,16 @@ public final class Pipeline<Value: Sendable>: Service, Sendable {
             self.stop()
         }
         stop()
+        background.cancel()
+        await background.value
         // Closing revokes every partition through the listener: it waits for the handler calls
         // in progress and commits the finished prefix; then the member leaves the group.
         await consumer.close()
-        background.cancel()
-        await background.value
         while state.withLock({ $0.workers > 0 }) { try? await Task.sleep(for: .milliseconds(10)) }
         await producer.close()
         clients.withLock { $0 = nil }
         logger.info("pipeline stopped")
+        if let fatal { throw fatal }
     }
 
     /// Starts a graceful stop (what a service-lifecycle shutdown does); ``run()`` returns once done.
@@ -189,7 +194,7 @@ public final class Pipeline<Value: Sendable>: Service, Sendable {
             return PipelineSnapshot(
                 lagRecords: parts.values.reduce(0) { $0 + $1.lagRecords },
                 lagSeconds: parts.values.map(\.lagSeconds).max() ?? 0,
-                processed: s.processed, deadLettered: s.deadLettered, parked: s.parked, quarantinedKeys: quarantine.count,
+                processed: s.processed, recordsPerSecond: s.recordsPerSecond, deadLettered: s.deadLettered, parked: s.parked, quarantinedKeys: quarantine.count,
                 inFlightRecords: s.inFlightRecords, inFlightBytes: s.inFlightBytes, partitions: parts)
         }
     }
@@ -206,6 +211,7 @@ public final class Pipeline<Value: Sendable>: Service, Sendable {
 
     func metricsLoop(_ consumer: KafkaConsumer) async {
         while !Task.isCancelled {
+            state.withLock { $0.sampleRate(now: .now) }
             let snap = snapshot()
             for (tp, p) in snap.partitions { metrics.lag(tp, records: p.lagRecords, seconds: p.lagSeconds) }
             metrics.retain(Set(snap.partitions.keys))

@@ -80,6 +80,19 @@ struct PipelineState<Value: Sendable> {
     var processed: Int64 = 0
     var deadLettered: Int64 = 0
     var parked: Int64 = 0
+    /// (when, processed) samples of the last five seconds, for ``PipelineSnapshot/recordsPerSecond``.
+    var rateSamples: [(at: ContinuousClock.Instant, processed: Int64)] = []
+
+    mutating func sampleRate(now: ContinuousClock.Instant) {
+        rateSamples.append((now, processed))
+        while let first = rateSamples.first, now - first.at > .seconds(5), rateSamples.count > 2 { rateSamples.removeFirst() }
+    }
+
+    var recordsPerSecond: Double {
+        guard let first = rateSamples.first, let last = rateSamples.last else { return 0 }
+        let dt = Double((last.at - first.at).components.attoseconds) / 1e18 + Double((last.at - first.at).components.seconds)
+        return dt > 0 ? Double(last.processed - first.processed) / dt : 0
+    }
 
     mutating func nextEpoch() -> UInt64 {
         epochCounter &+= 1
