@@ -6,9 +6,14 @@ import Synchronization
 /// Reads a topic from where it starts (or from a group's committed offsets) up to the end
 /// offsets seen when reading began: the bounded scans that quarantine loading, DLT listing and
 /// replay need.
-struct TopicReader {
-    var client: ClientConfiguration
-    var logger: Logger
+public struct TopicReader: Sendable {
+    public var client: ClientConfiguration
+    public var logger: Logger
+
+    public init(client: ClientConfiguration, logger: Logger) {
+        self.client = client
+        self.logger = logger
+    }
 
     /// End offsets of every partition of `topic`.
     func endOffsets(_ topic: String, admin: KafkaAdmin) async throws -> [Int32: Int64] {
@@ -18,7 +23,7 @@ struct TopicReader {
     /// Calls `body` with each fetched batch in partition-offset order until every partition has
     /// reached its end offset. With `group`, reading starts at the group's committed offsets
     /// (earliest without), and `body` may commit through the consumer it is given.
-    func read(
+    public func read(
         _ topic: String, group: String? = nil,
         _ body: (ConsumerRecordBatch, KafkaConsumer) async throws -> Void
     ) async throws {
