@@ -144,6 +144,10 @@ public actor KafkaCluster {
         lastRefresh = nil
     }
 
+    /// Whether the cached metadata was marked stale (or never fetched): leaders read from it
+    /// may be gone.
+    public var isStale: Bool { lastRefresh == nil }
+
     /// Drops a connection that failed so the next use reconnects.
     public func connectionFailed(_ nodeId: Int32) {
         connections[nodeId]?.close()

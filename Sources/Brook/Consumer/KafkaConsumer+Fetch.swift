@@ -158,7 +158,8 @@ extension KafkaConsumer {
         let missing = state.withLock { s in s.partitions.filter { $0.value.leader == nil }.map(\.key) }
         guard !missing.isEmpty else { return }
         var metadata = await cluster.metadata
-        if missing.contains(where: { metadata.leader(topic: $0.topic, partition: $0.partition) == nil }) {
+        // After NOT_LEADER_OR_FOLLOWER the cache still names the old leader: refresh first.
+        if await cluster.isStale || missing.contains(where: { metadata.leader(topic: $0.topic, partition: $0.partition) == nil }) {
             metadata = try await cluster.refreshMetadata(topics: Array(Set(missing.map(\.topic))))
         }
         let found = state.withLock { s -> Bool in

@@ -155,6 +155,8 @@ final class PartitionState: @unchecked Sendable {
     /// Batches sent at least once (in flight or awaiting a retry), in sequence order.
     var unacked: [ProducerBatch] = []
     var inFlight = 0
+    /// The broker the in-flight requests went to (a leader change waits for them).
+    var inFlightNode: Int32 = -1
     // Idempotence: the identity this partition's sequences belong to.
     var producerId: Int64 = -1
     var producerEpoch: Int16 = -1

@@ -656,6 +656,13 @@ final class ProducerEngine: @unchecked Sendable {
                 p.nextSequence = 0
             }
         }
+        // After a leader change, requests still in flight to the old leader come back first:
+        // a later batch must not reach the new leader before an earlier one is settled.
+        if p.inFlight > 0 && p.inFlightNode != p.leader {
+            let poll = now + .milliseconds(5)
+            wake = min(wake ?? poll, poll)
+            return nil
+        }
         // Retries go first, strictly one at a time and in sequence order; nothing new is sent
         // until every retried batch was acknowledged (or failed).
         if p.unacked.contains(where: { $0.attempts > 0 }) {
@@ -693,6 +700,7 @@ final class ProducerEngine: @unchecked Sendable {
             if !out.isEmpty && size + bsize > config.maxRequestSize { break }
             size += bsize
             take(b, from: p)
+            p.inFlightNode = node
             out.append(b)
         }
         if !out.isEmpty {

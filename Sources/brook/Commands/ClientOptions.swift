@@ -29,6 +29,9 @@ struct ClientOptions: ParsableArguments {
     @Option(name: .customLong("timeout-ms"), help: "Request timeout.")
     var timeoutMs: Int = 15000
 
+    @Option(name: .customLong("log-level"), help: "Client log level on stderr: trace, debug, info, warning or error.")
+    var logLevel: String = "error"
+
     func configuration() throws -> ClientConfiguration {
         var c = ClientConfiguration(bootstrapServers: try BrokerAddress.list(bootstrap))
         guard let sp = SecurityProtocol(rawValue: securityProtocol.uppercased()) else {
@@ -49,8 +52,11 @@ struct ClientOptions: ParsableArguments {
     }
 
     var logger: Logger {
+        let level = Logger.Level(rawValue: logLevel.lowercased()) ?? .error
+        // Client logs go to stderr: stdout carries `brook consume`'s records.
+        Bootstrap.run(logLevel: level)
         var l = Logger(label: "brook.cli")
-        l.logLevel = .error
+        l.logLevel = level
         return l
     }
 }

@@ -12,7 +12,7 @@ struct ConsumeCommand: AsyncParsableCommand {
     @Option(help: "Consumer group (omit to read every partition without a group).") var group: String?
     @Flag(name: .customLong("from-beginning"), help: "Start at the oldest record when there is no committed offset.") var fromBeginning = false
     @Option(help: "Exit after this many records.") var count: Int?
-    @Option(help: "%k key, %v value, %p partition, %o offset, %t timestamp, %T topic, \\n \\t escapes.") var format: String = "%v"
+    @Option(help: "%k key, %v value, %p partition, %o offset, %t timestamp, %T topic, %h headers (k=v,k=v; a null value prints k), \\n \\t escapes.") var format: String = "%v"
 
     func run() async throws {
         try await runClient {
@@ -35,8 +35,11 @@ struct ConsumeCommand: AsyncParsableCommand {
             let template = format.replacingOccurrences(of: "\\n", with: "\n").replacingOccurrences(of: "\\t", with: "\t")
             var seen = 0
             if count == 0 { await consumer.close(); return }
+            // Streaming without --count: print each record as it arrives, even into a pipe.
+            let flushEach = count == nil
             for try await record in consumer.messages {
                 print(render(template, record))
+                if flushEach { fflush(nil) }
                 seen += 1
                 if let count, seen >= count { break }
             }
@@ -56,6 +59,7 @@ struct ConsumeCommand: AsyncParsableCommand {
             case "o": out += "\(r.offset)"
             case "t": out += "\(r.timestamp)"
             case "T": out += r.topic
+            case "h": out += r.headers.map { h in h.value.map { "\(h.key)=\(String(buffer: $0))" } ?? h.key }.joined(separator: ",")
             case "%": out += "%"
             case let other?: out += "%\(other)"
             case nil: out += "%"

@@ -15,6 +15,7 @@ struct ProduceCommand: AsyncParsableCommand {
     @Option(help: "none, gzip, snappy, lz4 or zstd.") var compression: String = "none"
     @Option(help: "Write every record to this partition.") var partition: Int32?
     @Option(name: .customLong("linger-ms")) var lingerMs: Int = 5
+    @Option(name: .customLong("max-in-flight"), help: "Produce requests in flight per broker (1-5).") var maxInFlight: Int = 5
 
     func run() async throws {
         try await runClient {
@@ -31,6 +32,7 @@ struct ProduceCommand: AsyncParsableCommand {
             }
             pc.compression = codec
             pc.linger = .milliseconds(lingerMs)
+            pc.maxInFlightRequestsPerConnection = maxInFlight
             if pc.acks != .all { pc.enableIdempotence = false }
             let producer = try KafkaProducer(configuration: pc, logger: client.logger)
             // Fail fast with one line when the cluster is unreachable or the topic is missing.
