@@ -5,6 +5,6 @@ struct BrookCLI: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "brook",
         abstract: "Kafka in production, in Swift: an embedded Kafka-protocol broker, client tools and services.",
-        subcommands: [UpCommand.self, BrokerCommand.self, ProduceCommand.self, ConsumeCommand.self, TopicsCommand.self, GroupsCommand.self]
+        subcommands: [UpCommand.self, BrokerCommand.self, ProduceCommand.self, ConsumeCommand.self, TopicsCommand.self, GroupsCommand.self, PerfCommand.self]
     )
 }
