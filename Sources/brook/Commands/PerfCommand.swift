@@ -197,10 +197,16 @@ extension Duration {
     }
 }
 
+#if canImport(Glibc)
+private let RUSAGE_SELF_WHO = __rusage_who_t(RUSAGE_SELF.rawValue)
+#else
+private let RUSAGE_SELF_WHO = RUSAGE_SELF
+#endif
+
 /// utime + stime of this process.
 private func processCPUSeconds() -> Double {
     var ru = rusage()
-    getrusage(RUSAGE_SELF, &ru)
+    getrusage(RUSAGE_SELF_WHO, &ru)
     return Double(ru.ru_utime.tv_sec) + Double(ru.ru_utime.tv_usec) / 1e6
         + Double(ru.ru_stime.tv_sec) + Double(ru.ru_stime.tv_usec) / 1e6
 }
