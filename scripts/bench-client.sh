@@ -8,7 +8,9 @@
 # record size (100 B, 1 KiB) it then runs, one after the other:
 #   producer  bench/rdkafka_producer_bench (librdkafka)  vs  `brook perf produce`
 #             N records, acks=all, idempotent, linger 5 ms, no compression, keyless, each to a
-#             topic of its own
+#             topic of its own; Brook once reading a delivery report per record (as librdkafka's
+#             driver does with its callback) and once without (`--delivery-reports false`: the
+#             log end offsets must then have moved by exactly N)
 #   consumer  bench/rdkafka_consumer_bench (librdkafka)  vs  `brook perf consume`
 #             both read the topic librdkafka produced, from the beginning, N records
 # Each client runs under /usr/bin/time, whose maximum resident set size is the peak RSS
@@ -104,6 +106,9 @@ for size in $SIZES; do
     run_client producer librdkafka "$size" "$PRODUCER" -b "$BOOT" -t "$rt" -s "$size" -n "$n" -a all -l 5 -i true -q
     run_client producer Brook "$size" "$BROOK" perf produce --bootstrap "$BOOT" --topic "$bt" --records "$n" \
       --record-size "$size" --acks all --linger-ms 5 --idempotence true
+    # The same without reading a report per record (checked by the log end offsets instead).
+    run_client producer "Brook, no reports" "$size" "$BROOK" perf produce --bootstrap "$BOOT" --topic "$bt-nr" \
+      --records "$n" --record-size "$size" --acks all --linger-ms 5 --idempotence true --delivery-reports false
     # librdkafka's producer sent one warm-up record before the measured ones.
     run_client consumer librdkafka "$size" "$CONSUMER" -b "$BOOT" -t "$rt" -n $((n + 1))
     run_client consumer Brook "$size" "$BROOK" perf consume --bootstrap "$BOOT" --topic "$rt" --records $((n + 1))

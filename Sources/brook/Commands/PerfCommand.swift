@@ -29,6 +29,7 @@ struct PerfCommand: AsyncParsableCommand {
         @Option(help: "none, gzip, snappy, lz4 or zstd.") var compression: String = "none"
         @Option(help: "enable.idempotence (true or false; forced off unless --acks all).") var idempotence: Bool = true
         @Option(help: "Write every record to this partition.") var partition: Int32?
+        @Option(name: .customLong("delivery-reports"), help: "Read a delivery report per record (true) or only check the log end offsets after the flush (false).") var deliveryReports: Bool = true
 
         func run() async throws {
             try await runClient {
@@ -60,11 +61,18 @@ struct PerfCommand: AsyncParsableCommand {
                 _ = try await producer.send(record)
 
                 let tally = DeliveryTally()
-                let reports = producer.deliveryReports
-                let reader = Task {
-                    for await report in reports {
-                        if case .failure(let e) = report.result { tally.fail(e) } else { tally.deliver() }
+                let admin = KafkaAdmin(config: pc.client, logger: client.logger)
+                let endsBefore = try await admin.listOffsets(topic: topic, spec: .latest)
+                let reader: Task<Void, Never>?
+                if deliveryReports {
+                    let reports = producer.deliveryReports
+                    reader = Task {
+                        for await report in reports {
+                            if case .failure(let e) = report.result { tally.fail(e) } else { tally.deliver() }
+                        }
                     }
+                } else {
+                    reader = nil
                 }
                 let clock = ContinuousClock()
                 let cpu0 = processCPUSeconds()
@@ -76,17 +84,26 @@ struct PerfCommand: AsyncParsableCommand {
                 let elapsed = clock.now - start
                 let cpu = processCPUSeconds() - cpu0
                 await producer.close()
-                _ = await reader.value
-                let (delivered, failed, firstError) = tally.snapshot
+                _ = await reader?.value
+                // The log end offsets must have moved by exactly the records sent (idempotence:
+                // no loss, no duplicates).
+                let endsAfter = try await admin.listOffsets(topic: topic, spec: .latest)
+                await admin.close()
+                let written = endsAfter.reduce(0) { $0 + Int($1.value - (endsBefore[$1.key] ?? 0)) }
+                var (delivered, failed, firstError) = tally.snapshot
+                if !deliveryReports { delivered = written }
+                if written != records {
+                    FileHandle.standardError.write(Data("error: the log end offsets moved by \(written), not \(records)\n".utf8))
+                }
                 let seconds = elapsed.seconds
                 let bytes = Double(delivered) * Double(recordSize)
                 let msgs = seconds > 0 ? Double(delivered) / seconds : 0
                 let mb = seconds > 0 ? bytes / seconds / 1e6 : 0
                 printSummary(
                     "\(delivered) records sent, \(fmt(msgs, 1)) records/sec (\(fmt(mb, 2)) MB/sec), \(failed) failed, peak RSS \(peakRSSKiB() / 1024) MiB",
-                    result: "records=\(delivered) bytes=\(Int(bytes)) seconds=\(fmt(seconds, 3)) msgs_per_s=\(fmt(msgs, 0)) mb_per_s=\(fmt(mb, 1)) failed=\(failed) client_cpu_s=\(fmt(cpu, 3)) peak_rss_kib=\(peakRSSKiB()) size=\(recordSize) acks=\(acks) linger_ms=\(lingerMs) compression=\(compression) idempotence=\(pc.enableIdempotence)")
+                    result: "records=\(delivered) bytes=\(Int(bytes)) seconds=\(fmt(seconds, 3)) msgs_per_s=\(fmt(msgs, 0)) mb_per_s=\(fmt(mb, 1)) failed=\(failed) log_delta=\(written) client_cpu_s=\(fmt(cpu, 3)) peak_rss_kib=\(peakRSSKiB()) size=\(recordSize) acks=\(acks) linger_ms=\(lingerMs) compression=\(compression) idempotence=\(pc.enableIdempotence) delivery_reports=\(deliveryReports)")
                 if let firstError { FileHandle.standardError.write(Data("first failure: \(firstError)\n".utf8)) }
-                if failed > 0 || delivered != records { throw ExitCode(1) }
+                if failed > 0 || delivered != records || written != records { throw ExitCode(1) }
             }
         }
     }
