@@ -5,6 +5,7 @@ struct BrookCLI: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "brook",
         abstract: "Kafka in production, in Swift: an embedded Kafka-protocol broker, client tools and services.",
-        subcommands: [UpCommand.self, BrokerCommand.self, ProduceCommand.self, ConsumeCommand.self, TopicsCommand.self, GroupsCommand.self, DltCommand.self]
+        subcommands: [UpCommand.self, BrokerCommand.self, ProduceCommand.self, ConsumeCommand.self, TopicsCommand.self, GroupsCommand.self,
+                      DltCommand.self, PerfCommand.self]
     )
 }

@@ -7,16 +7,26 @@ import NIOCore
 /// Every broker error comes back as `KafkaClientError.broker(code, resource:, message:)`, naming
 /// Kafka's error code and the topic, partition or group it is about.
 public final class KafkaAdmin: Sendable {
+    /// The connections and metadata cache this admin uses (shareable with producers and consumers).
     public let cluster: KafkaCluster
 
+    /// Creates an admin client with its own connections; call ``close()`` when done.
+    ///
+    /// ```swift
+    /// let admin = KafkaAdmin(config: ClientConfiguration(bootstrapServers: [BrokerAddress(host: "127.0.0.1", port: 9092)]))
+    /// try await admin.createTopics([.init(name: "payments", partitions: 6)])
+    /// await admin.close()
+    /// ```
     public init(config: ClientConfiguration, logger: Logger = Logger(label: "brook.admin")) {
         cluster = KafkaCluster(config: config, logger: logger)
     }
 
+    /// Creates an admin client over a cluster shared with other clients.
     public init(cluster: KafkaCluster) {
         self.cluster = cluster
     }
 
+    /// Closes the cluster's connections (also those of clients sharing it).
     public func close() async {
         await cluster.close()
     }
@@ -30,10 +40,12 @@ public final class KafkaAdmin: Sendable {
 
     // MARK: topics
 
+    /// A topic to create: partitions and replication factor -1 take the broker's defaults.
     public struct NewTopic: Sendable {
         public var name: String
         public var partitions: Int32
         public var replicationFactor: Int16
+        /// Topic configs such as `retention.ms` or `cleanup.policy`.
         public var configs: [String: String]
         public init(name: String, partitions: Int32 = -1, replicationFactor: Int16 = -1, configs: [String: String] = [:]) {
             self.name = name
@@ -43,6 +55,9 @@ public final class KafkaAdmin: Sendable {
         }
     }
 
+    /// CreateTopics at the controller. Throws ``KafkaClientError/broker(_:resource:message:)``
+    /// for the first topic that failed (e.g. `topicAlreadyExists`, `invalidConfig`);
+    /// `validateOnly` checks without creating.
     public func createTopics(_ topics: [NewTopic], validateOnly: Bool = false, timeoutMs: Int32 = 30000) async throws {
         var req = CreateTopicsRequest()
         req.timeoutMs = timeoutMs
@@ -64,6 +79,8 @@ public final class KafkaAdmin: Sendable {
         for r in resp.topics { try KafkaClientError.check(r.errorCode, resource: "topic \(r.name)", message: r.errorMessage) }
     }
 
+    /// DeleteTopics at the controller, by name. Throws for the first topic that failed
+    /// (e.g. `unknownTopicOrPartition`).
     public func deleteTopics(_ names: [String], timeoutMs: Int32 = 30000) async throws {
         let conn = try await controller()
         var req = DeleteTopicsRequest()
@@ -81,6 +98,7 @@ public final class KafkaAdmin: Sendable {
         for r in resp.responses { try KafkaClientError.check(r.errorCode, resource: "topic \(r.name ?? "\(r.topicId)")", message: r.errorMessage) }
     }
 
+    /// CreatePartitions: grows `topic` to `totalCount` partitions (partitions cannot shrink).
     public func createPartitions(topic: String, totalCount: Int32, validateOnly: Bool = false) async throws {
         var req = CreatePartitionsRequest()
         var t = CreatePartitionsRequest.CreatePartitionsTopic()
@@ -105,6 +123,9 @@ public final class KafkaAdmin: Sendable {
         return md.topics.values.filter { $0.error == .none && (includeInternal || !$0.isInternal) }.sorted { $0.name < $1.name }
     }
 
+    /// Fresh metadata of one topic: partitions, leaders, replicas. Throws
+    /// ``KafkaClientError/broker(_:resource:message:)`` with `unknownTopicOrPartition` when it
+    /// does not exist.
     public func describeTopic(_ name: String) async throws -> ClusterMetadata.Topic {
         try await cluster.refreshMetadata(topics: [name])
         return try await cluster.metadata(for: name)
@@ -112,19 +133,24 @@ public final class KafkaAdmin: Sendable {
 
     // MARK: configs
 
+    /// The kind of resource a config belongs to (Kafka's `ConfigResource.Type`).
     public enum ResourceType: Int8, Sendable {
         case topic = 2
         case broker = 4
     }
 
+    /// One config of a topic or broker, as DescribeConfigs reports it.
     public struct ConfigEntry: Sendable, Hashable {
         public var name: String
         public var value: String?
+        /// The config has its default value (not set on the resource or the broker).
         public var isDefault: Bool
         public var readOnly: Bool
+        /// Kafka's `ConfigSource`: 1 dynamic topic, 2 dynamic broker, 4 static broker, 5 default, ….
         public var source: Int8
     }
 
+    /// DescribeConfigs: every config of the resource, or only `keys`.
     public func describeConfigs(_ type: ResourceType, name: String, keys: [String]? = nil) async throws -> [ConfigEntry] {
         var req = DescribeConfigsRequest()
         var r = DescribeConfigsRequest.DescribeConfigsResource()
@@ -140,6 +166,8 @@ public final class KafkaAdmin: Sendable {
         }
     }
 
+    /// How ``alterConfigs(_:name:_:validateOnly:)`` changes a config: set it, delete it (back to
+    /// its default), or append to / subtract from a list-valued config.
     public enum ConfigOperation: Int8, Sendable {
         case set = 0, delete = 1, append = 2, subtract = 3
     }
@@ -165,6 +193,8 @@ public final class KafkaAdmin: Sendable {
 
     // MARK: offsets
 
+    /// Which offset ``listOffsets(topic:partitions:spec:)`` asks for: the log start, the log end,
+    /// or the earliest offset whose timestamp is at or after the given time (milliseconds).
     public enum OffsetSpec: Sendable, Hashable {
         case earliest
         case latest
@@ -216,6 +246,8 @@ public final class KafkaAdmin: Sendable {
         return result
     }
 
+    /// DeleteRecords: moves each partition's log start offset to the given offset (records
+    /// before it are gone); returns the new low watermarks.
     public func deleteRecords(topic: String, before offsets: [Int32: Int64]) async throws -> [Int32: Int64] {
         let t = try await cluster.metadata(for: topic)
         var byLeader: [Int32: [Int32: Int64]] = [:]
@@ -249,12 +281,14 @@ public final class KafkaAdmin: Sendable {
 
     // MARK: groups
 
+    /// A consumer group as ListGroups reports it.
     public struct GroupListing: Sendable, Hashable {
         public var groupId: String
         public var protocolType: String
         public var state: String
     }
 
+    /// Every group on every broker of the cluster, sorted by id.
     public func listGroups() async throws -> [GroupListing] {
         let md = try await cluster.refreshMetadata()
         var out: [GroupListing] = []
@@ -266,6 +300,7 @@ public final class KafkaAdmin: Sendable {
         return out.sorted { $0.groupId < $1.groupId }
     }
 
+    /// A member of a group, as DescribeGroups reports it.
     public struct GroupMember: Sendable, Hashable {
         public var memberId: String
         public var groupInstanceId: String?
@@ -275,6 +310,7 @@ public final class KafkaAdmin: Sendable {
         public var assignment: [String: [Int32]]
     }
 
+    /// A group's state (`Stable`, `Empty`, `PreparingRebalance`, …), protocol and members.
     public struct GroupDescription: Sendable {
         public var groupId: String
         public var state: String
@@ -283,6 +319,7 @@ public final class KafkaAdmin: Sendable {
         public var members: [GroupMember]
     }
 
+    /// DescribeGroups at the group's coordinator.
     public func describeGroup(_ group: String) async throws -> GroupDescription {
         var req = DescribeGroupsRequest()
         req.groups = [group]
@@ -297,6 +334,8 @@ public final class KafkaAdmin: Sendable {
             })
     }
 
+    /// DeleteGroups: removes empty groups and their committed offsets. Throws
+    /// `nonEmptyGroup` for a group that still has members.
     public func deleteGroups(_ groups: [String]) async throws {
         for g in groups {
             var req = DeleteGroupsRequest()
@@ -361,11 +400,15 @@ public final class KafkaAdmin: Sendable {
     public struct PartitionLag: Sendable, Hashable {
         public var topic: String
         public var partition: Int32
+        /// The group's committed offset; nil when it has committed none for this partition.
         public var committed: Int64?
         public var logEndOffset: Int64
+        /// `logEndOffset - committed` (never negative); nil without a committed offset.
         public var lag: Int64? { committed.map { max(0, logEndOffset - $0) } }
     }
 
+    /// Committed offset, log end offset and lag of every partition of `topics` (or of every
+    /// topic the group committed), like kafka-consumer-groups --describe.
     public func groupLag(_ group: String, topics: [String]? = nil) async throws -> [PartitionLag] {
         let committed = try await groupOffsets(group, topics: topics)
         var out: [PartitionLag] = []
@@ -403,12 +446,14 @@ public final class KafkaAdmin: Sendable {
         }
     }
 
+    /// The cluster id, controller and brokers.
     public struct ClusterDescription: Sendable {
         public var clusterId: String?
         public var controllerId: Int32
         public var brokers: [ClusterMetadata.Broker]
     }
 
+    /// DescribeCluster where the broker supports it, else from metadata.
     public func describeCluster() async throws -> ClusterDescription {
         let conn = try await cluster.anyConnection()
         if conn.supports(.describeCluster) {

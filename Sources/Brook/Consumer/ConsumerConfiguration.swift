@@ -52,6 +52,7 @@ public struct ConsumerConfiguration: Sendable {
         public var rack: String?
         public init() {}
     }
+    /// Group membership settings (used only with a ``groupId``).
     public var group = Group()
 
     /// Committing and resetting offsets.
@@ -65,6 +66,7 @@ public struct ConsumerConfiguration: Sendable {
         public var autoCommitInterval: Duration = .seconds(5)
         public init() {}
     }
+    /// Where to start without a committed offset, and auto-commit.
     public var offsets = Offsets()
 
     /// Fetching and prefetching.
@@ -89,6 +91,7 @@ public struct ConsumerConfiguration: Sendable {
         public var allowAutoCreateTopics: Bool = true
         public init() {}
     }
+    /// Fetch sizes, long-poll wait and the prefetch bound.
     public var fetch = Fetch()
 
     /// Metrics (swift-metrics).
@@ -99,13 +102,17 @@ public struct ConsumerConfiguration: Sendable {
         public var updateInterval: Duration = .seconds(1)
         public init() {}
     }
+    /// Lag and throughput metrics through swift-metrics.
     public var metrics = Metrics()
 
+    /// Settings with the defaults, bootstrapping from `bootstrapServers`; a nil `groupId` means
+    /// manual assignment (``KafkaConsumer/assign(_:)``) without commits.
     public init(bootstrapServers: [BrokerAddress], groupId: String? = nil) {
         self.client = ClientConfiguration(bootstrapServers: bootstrapServers)
         self.groupId = groupId
     }
 
+    /// Settings with the defaults over `client`'s connection settings (TLS, SASL, client id).
     public init(client: ClientConfiguration, groupId: String? = nil) {
         self.client = client
         self.groupId = groupId

@@ -36,6 +36,7 @@ import Synchronization
 ///
 /// Iterate ``messages`` or ``batches`` from one task at a time, once per consumer.
 public final class KafkaConsumer: Sendable {
+    /// The settings the consumer was created with.
     public let configuration: ConsumerConfiguration
     let cluster: KafkaCluster
     let logger: Logger
@@ -412,12 +413,16 @@ public struct KafkaConsumerMessages: AsyncSequence, Sendable {
     public typealias Element = ConsumerRecord
     let consumer: KafkaConsumer
 
+    /// Starts the iteration (and the consumer's background work, if not yet running).
     public func makeAsyncIterator() -> AsyncIterator {
         AsyncIterator(box: IterationBox(consumer))
     }
 
+    /// Hands out records in offset order per partition; dropping it closes the consumer.
     public struct AsyncIterator: AsyncIteratorProtocol {
         let box: IterationBox
+        /// The next record, waiting for one if none is prefetched; nil once the consumer closed.
+        /// Asking for it marks the previous record as processed.
         public mutating func next() async throws -> ConsumerRecord? {
             try await box.consumer.nextRecord()
         }
@@ -430,12 +435,16 @@ public struct KafkaConsumerBatches: AsyncSequence, Sendable {
     public typealias Element = ConsumerRecordBatch
     let consumer: KafkaConsumer
 
+    /// Starts the iteration (and the consumer's background work, if not yet running).
     public func makeAsyncIterator() -> AsyncIterator {
         AsyncIterator(box: IterationBox(consumer))
     }
 
+    /// Hands out one partition's prefetched records at a time; dropping it closes the consumer.
     public struct AsyncIterator: AsyncIteratorProtocol {
         let box: IterationBox
+        /// The next batch, waiting for one if none is prefetched; nil once the consumer closed.
+        /// Asking for it marks the previous batch as processed.
         public mutating func next() async throws -> ConsumerRecordBatch? {
             try await box.consumer.nextBatch()
         }

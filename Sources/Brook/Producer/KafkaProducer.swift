@@ -26,6 +26,7 @@ import ServiceLifecycle
 /// As a swift-service-lifecycle `Service`, ``run()`` keeps the producer until graceful shutdown,
 /// then closes it. Used on its own, call ``close()`` when done.
 public final class KafkaProducer: Service, Sendable {
+    /// The settings the producer was created with.
     public let configuration: ProducerConfiguration
     let engine: ProducerEngine
     /// The default partitioner: keyed records go by murmur2 (hashed outside the engine's lock).

@@ -100,10 +100,12 @@ public struct ProducerConfiguration: Sendable {
     /// `partitioner.class` (default: Java's murmur2 for keyed records, sticky for keyless).
     public var partitioner: Partitioner = .default
 
+    /// Settings with Kafka's defaults (and Brook's where documented) over `client`'s connection settings.
     public init(client: ClientConfiguration) {
         self.client = client
     }
 
+    /// Settings with the defaults, bootstrapping from `bootstrapServers` (plaintext, no SASL).
     public init(bootstrapServers: [BrokerAddress]) {
         self.client = ClientConfiguration(bootstrapServers: bootstrapServers)
     }
@@ -130,15 +132,21 @@ public struct ProducerConfiguration: Sendable {
 
 /// One record to produce.
 public struct ProducerRecord: Sendable {
+    /// The topic to write to.
     public var topic: String
     /// An explicit partition; nil lets the partitioner choose.
     public var partition: Int32?
+    /// The key: nil for none. The default partitioner hashes it (murmur2) to pick the partition.
     public var key: ByteBuffer?
+    /// The value: nil for none (a tombstone in a compacted topic).
     public var value: ByteBuffer?
+    /// Record headers, kept in order (keys may repeat).
     public var headers: [RecordHeader]
     /// Create time in milliseconds since 1970; nil means now.
     public var timestamp: Int64?
 
+    /// A record with `ByteBuffer` key and value. Buffers are copy-on-write: the producer copies
+    /// their bytes once, into the batch.
     public init(topic: String, partition: Int32? = nil, key: ByteBuffer? = nil, value: ByteBuffer?,
                 headers: [RecordHeader] = [], timestamp: Int64? = nil) {
         self.topic = topic
