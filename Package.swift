@@ -9,6 +9,7 @@ let package = Package(
         .library(name: "BrookBroker", targets: ["BrookBroker"]),
         .library(name: "Brook", targets: ["Brook"]),
         .library(name: "BrookPipeline", targets: ["BrookPipeline"]),
+        .library(name: "BrookLedger", targets: ["BrookLedger"]),
         .executable(name: "brook", targets: ["brook"]),
     ],
     dependencies: [
@@ -20,6 +21,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/vapor/sqlite-nio.git", exact: "1.13.2"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", exact: "1.33.2"),
     ],
     targets: [
         // CRC-32C with the SSE4.2 instruction, and runtime loading of liblz4/libzstd.
@@ -68,6 +71,20 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // The balance domain: events, ledger rules, SQLite and PostgreSQL stores, the legacy poller,
+        // the event generator and the independent verifier.
+        .target(
+            name: "BrookLedger",
+            dependencies: [
+                "Brook",
+                "BrookPipeline",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "SQLiteNIO", package: "sqlite-nio"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ]
+        ),
         .executableTarget(
             name: "brook",
             dependencies: [
@@ -112,6 +129,17 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
+            name: "BrookLedgerTests",
+            dependencies: [
+                "BrookLedger",
+                "BrookPipeline",
+                "Brook",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
             ]
         ),
         .testTarget(
