@@ -77,6 +77,7 @@ let package = Package(
             name: "BrookLedger",
             dependencies: [
                 "Brook",
+                "BrookProtocol",
                 "BrookPipeline",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -1,3 +1,5 @@
+import BrookProtocol
+
 public enum AccountSkew: Sendable, Hashable {
     case uniform
     /// P(rank k) ∝ 1 / k^exponent (1.0 is the classic Zipf).
@@ -47,7 +49,7 @@ public struct GeneratedRecord: Sendable, Hashable {
 /// dividends.
 public struct LedgerGenerator: Sequence, IteratorProtocol, Sendable {
     public let config: LedgerGeneratorConfig
-    private var rng: SplitMix64
+    private var rng: SeededRandom
     private let picker: AccountPicker
     private var index = 0
     /// Generator-side memory of buys, so sells mostly name something held.
@@ -55,7 +57,7 @@ public struct LedgerGenerator: Sequence, IteratorProtocol, Sendable {
 
     public init(_ config: LedgerGeneratorConfig) {
         self.config = config
-        self.rng = SplitMix64(seed: config.seed)
+        self.rng = SeededRandom(seed: config.seed)
         self.picker = AccountPicker(count: config.accounts, skew: config.skew)
     }
 

@@ -72,12 +72,7 @@ public final class PostgresLedgerPoller: LedgerPoller {
             guard !rows.isEmpty else { return 0 }
             let batch = ClaimedBatch(rows: rows)
             let tables = PostgresLedgerTables(conn: conn, logger: logger)
-            if !batch.events.isEmpty {
-                let done = try await tables.processedIds(batch.events.map(\.event.id))
-                let book = try await tables.loadBook(accounts: LedgerBatch.accounts(of: batch.events.map(\.event)))
-                let result = try LedgerBatch.apply(batch.events, alreadyProcessed: done, book: book)
-                try await tables.write(result, creditsTo: .pendingEvents)
-            }
+            try await tables.applyBatch(batch.events, creditsTo: .pendingEvents)
             let deadReasons = Dictionary(uniqueKeysWithValues: batch.dead.map { ($0.seq, $0.reason) })
             let seqs = rows.map(\.seq)
             try await conn.query("""

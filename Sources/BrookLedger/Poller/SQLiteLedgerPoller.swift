@@ -36,12 +36,7 @@ public final class SQLiteLedgerPoller: LedgerPoller {
                 for (seq, reason) in batch.dead {
                     _ = try await db.query("UPDATE pending_events SET status = 'dead', reason = ? WHERE seq = ?", [.text(reason), .int(seq)])
                 }
-                if !batch.events.isEmpty {
-                    let done = try await tables.processedIds(batch.events.map(\.event.id))
-                    let book = try await tables.loadBook(accounts: LedgerBatch.accounts(of: batch.events.map(\.event)))
-                    let result = try LedgerBatch.apply(batch.events, alreadyProcessed: done, book: book)
-                    try await tables.write(result, creditsTo: .pendingEvents)
-                }
+                try await tables.applyBatch(batch.events, creditsTo: .pendingEvents)
                 return rows.count
             }
         }

@@ -52,11 +52,7 @@ public final class PostgresLedgerStore: LedgerStore {
         try await PostgresLedgerTables.transaction(client, logger: logger) { conn in
             let tables = PostgresLedgerTables(conn: conn, logger: logger)
             try await tables.moveOffset(partition: partition, group: group, expected: expected, next: next)
-            guard !events.isEmpty else { return }
-            let done = try await tables.processedIds(events.map(\.event.id))
-            let book = try await tables.loadBook(accounts: LedgerBatch.accounts(of: events.map(\.event)))
-            let result = try LedgerBatch.apply(events, alreadyProcessed: done, book: book)
-            try await tables.write(result, creditsTo: .outbox)
+            try await tables.applyBatch(events, creditsTo: .outbox)
         }
     }
 

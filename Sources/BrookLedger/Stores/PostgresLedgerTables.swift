@@ -5,7 +5,7 @@ import PostgresNIO
 /// The ledger's SQL on one PostgreSQL connection inside a transaction, shared by the stream
 /// store and the poller. Batches travel as arrays: each write is one `INSERT … SELECT FROM
 /// unnest(…)` whatever the batch size, with a constant statement text.
-struct PostgresLedgerTables {
+struct PostgresLedgerTables: LedgerTables {
     let conn: PostgresConnection
     let logger: Logger
 

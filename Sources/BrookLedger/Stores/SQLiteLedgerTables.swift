@@ -5,7 +5,7 @@ import SQLiteNIO
 /// The ledger's SQL on one SQLite connection, shared by the stream store and the poller.
 /// Every statement is multi-row (chunked below SQLite's bound-parameter limit), so a batch of
 /// events costs a handful of statements, not several per event.
-struct SQLiteLedgerTables: Sendable {
+struct SQLiteLedgerTables: LedgerTables, Sendable {
     let db: SQLiteConnection
     /// This connection's own thread: SQLite calls block their thread (a writer waiting for the
     /// lock sleeps in it), so connections sharing a small pool could starve the lock holder.
@@ -148,8 +148,6 @@ struct SQLiteLedgerTables: Sendable {
         }
     }
 }
-
-enum CreditDestination: Sendable { case outbox, pendingEvents }
 
 extension SQLiteData {
     /// An integer bind, whatever width `SQLiteInt64` has on this platform.

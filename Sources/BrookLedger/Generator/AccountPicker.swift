@@ -1,19 +1,9 @@
+import BrookProtocol
 import Foundation
 
-/// SplitMix64: a tiny, fast generator whose output depends only on the seed, so the same seed
-/// gives the same events on every platform and Swift version (SystemRandomNumberGenerator
-/// cannot be seeded).
-public struct SplitMix64: RandomNumberGenerator, Sendable {
-    private var state: UInt64
-    public init(seed: UInt64) { state = seed }
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
+/// The generator's randomness is BrookProtocol's SplitMix64 (`SeededRandom`): its output depends
+/// only on the seed, so the same seed gives the same events on every platform and Swift version.
+extension SeededRandom {
     /// Uniform in [0, 1) from the top 53 bits (only used for choosing, never for money).
     mutating func unit() -> Double { Double(next() >> 11) * 0x1.0p-53 }
 
@@ -47,7 +37,7 @@ struct AccountPicker: Sendable {
         }
     }
 
-    func pick(_ rng: inout SplitMix64) -> Int {
+    func pick(_ rng: inout SeededRandom) -> Int {
         guard let cumulative else { return Int(rng.int(0...Int64(count - 1))) }
         let u = rng.unit()
         var (lo, hi) = (0, cumulative.count - 1)
