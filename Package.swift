@@ -10,6 +10,7 @@ let package = Package(
         .library(name: "Brook", targets: ["Brook"]),
         .library(name: "BrookPipeline", targets: ["BrookPipeline"]),
         .library(name: "BrookOps", targets: ["BrookOps"]),
+        .library(name: "BrookLedger", targets: ["BrookLedger"]),
         .executable(name: "brook", targets: ["brook"]),
     ],
     dependencies: [
@@ -22,6 +23,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        .package(url: "https://github.com/vapor/sqlite-nio.git", exact: "1.13.2"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", exact: "1.33.2"),
     ],
     targets: [
         // CRC-32C with the SSE4.2 instruction, and runtime loading of liblz4/libzstd.
@@ -70,6 +73,23 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // The balance domain: events, ledger rules, SQLite and PostgreSQL stores, the legacy poller,
+        // the event generator, the independent verifier, the worker service and the benchmark.
+        .target(
+            name: "BrookLedger",
+            dependencies: [
+                "Brook",
+                "BrookProtocol",
+                "BrookPipeline",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "SQLiteNIO", package: "sqlite-nio"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ]
+        ),
         // Operations: topics-as-code (brook.yaml), and later lag evaluation, load tests, repartitioning.
         .target(
             name: "BrookOps",
@@ -85,6 +105,7 @@ let package = Package(
                 "Brook",
                 "BrookPipeline",
                 "BrookOps",
+                "BrookLedger",
                 "BrookProtocol",
                 "BrookBroker",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -146,6 +167,17 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .testTarget(
+            name: "BrookLedgerTests",
+            dependencies: [
+                "BrookLedger",
+                "BrookPipeline",
+                "Brook",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
             ]
         ),
         .testTarget(

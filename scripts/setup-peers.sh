@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the real Kafka-protocol peers that Brook's interop tests run against:
 #   Debian: kcat, librdkafka-dev (and python3-venv when the python3 in use needs it)
+#   Debian: postgresql (initdb/pg_ctl) when no PostgreSQL server binaries are present
 #   PyPI (into .venv/): confluent-kafka, kafka-python, pytest (tests/interop/requirements.txt)
 # Idempotent: does nothing that is already done. Fails loudly when anything cannot be installed:
 # the interop tests must never silently skip.
@@ -39,6 +40,19 @@ fi
 command -v kcat >/dev/null 2>&1 || die "kcat is not on PATH after installation"
 command -v "$PY" >/dev/null 2>&1 || die "$PY is not on PATH after installation"
 say "kcat: $(kcat -V 2>&1 | grep -m1 -i version || kcat -V 2>&1 | head -n1)"
+
+# ---- PostgreSQL server binaries (BrookLedgerTests start a throwaway cluster) --------------------
+pg_bin() { command -v initdb >/dev/null 2>&1 && return 0; ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; }
+if ! pg_bin; then
+    [[ $(id -u) -eq 0 ]] || die "PostgreSQL server binaries missing and not root; install them with: sudo apt-get install -y postgresql"
+    say "installing Debian package: postgresql (initdb, pg_ctl for the ledger tests)"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq || die "apt-get update failed"
+    apt-get install -y -qq --no-install-recommends postgresql >/dev/null || die "apt-get install postgresql failed"
+    pg_bin || die "initdb not found after installing postgresql"
+fi
+command -v runuser >/dev/null 2>&1 || die "runuser (util-linux) is needed to run initdb as a non-root user"
+say "PostgreSQL: $( (command -v initdb >/dev/null 2>&1 && initdb --version) || ls -d /usr/lib/postgresql/*/bin | tail -n1)"
 
 # ---- Python venv ------------------------------------------------------------------------------
 stamp="$VENV/.brook-requirements.sha256"

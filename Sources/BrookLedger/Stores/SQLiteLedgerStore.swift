@@ -1,0 +1,104 @@
+import Brook
+import BrookPipeline
+import SQLiteNIO
+
+/// The embedded default store: one SQLite file in WAL mode, one connection, one writer. Its
+/// gate serialises every call (applies from all partitions too), which SQLite would do anyway.
+public final class SQLiteLedgerStore: LedgerStore {
+    private let tables: SQLiteLedgerTables
+    private let gate = AsyncGate()
+    private var db: SQLiteConnection { tables.db }
+
+    public static func open(path: String) async throws -> SQLiteLedgerStore {
+        SQLiteLedgerStore(tables: try await SQLiteLedgerTables.open(path: path))
+    }
+
+    private init(tables: SQLiteLedgerTables) { self.tables = tables }
+
+    public func close() async throws {
+        try await gate.run { [tables] in try await tables.close() }
+    }
+
+    public func storedOffsets(group: String, partitions: [TopicPartition]) async throws -> [TopicPartition: Int64] {
+        let wanted = Set(partitions)
+        var result: [TopicPartition: Int64] = [:]
+        for row in try await query("SELECT topic, part, next_offset FROM ledger_offsets WHERE group_id = ?", [.text(group)]) {
+            let tp = TopicPartition(topic: row.text("topic"), partition: Int32(row.int("part")))
+            if wanted.contains(tp) { result[tp] = row.int("next_offset") }
+        }
+        return result
+    }
+
+    public func apply(_ records: [PipelineRecord<LedgerEvent>], partition: TopicPartition, group: String, expected: Int64?, next: Int64) async throws {
+        let events = try validated(records)
+        try await gate.run { [tables] in try await tables.transaction {
+            try await tables.moveOffset(partition: partition, group: group, expected: expected, next: next)
+            try await tables.applyBatch(events, creditsTo: .outbox)
+        } }
+    }
+
+    public func balances() async throws -> [CashKey: Int64] {
+        var out: [CashKey: Int64] = [:]
+        for row in try await query("SELECT account, currency, amount FROM balances") {
+            out[CashKey(row.text("account"), row.text("currency"))] = row.int("amount")
+        }
+        return out
+    }
+
+    public func positions() async throws -> [PositionKey: Int64] {
+        var out: [PositionKey: Int64] = [:]
+        for row in try await query("SELECT account, symbol, quantity_micros FROM positions") {
+            out[PositionKey(row.text("account"), row.text("symbol"))] = row.int("quantity_micros")
+        }
+        return out
+    }
+
+    public func outcome(of eventId: String) async throws -> LedgerOutcome? {
+        let rows = try await query("SELECT status, reason FROM processed_events WHERE event_id = ?", [.text(eventId)])
+        return rows.first.map { storedOutcome(status: $0.text("status"), reason: $0.column("reason")?.string) }
+    }
+
+    public func processedCounts() async throws -> [String: Int] {
+        var out: [String: Int] = [:]
+        for row in try await query("SELECT status, COUNT(*) AS n FROM processed_events GROUP BY status") {
+            out[row.text("status")] = Int(row.int("n"))
+        }
+        return out
+    }
+
+    public func pendingOutbox(limit: Int) async throws -> [OutboxEntry] {
+        try await query("SELECT event_id, account, payload FROM outbox ORDER BY seq LIMIT ?", [.int(limit)]).map {
+            OutboxEntry(eventId: $0.text("event_id"), key: $0.text("account"), value: Array(buffer: $0.column("payload")?.blob ?? .init()))
+        }
+    }
+
+    public func markPublished(_ eventIds: [String]) async throws {
+        for chunk in eventIds.chunked(SQLiteLedgerTables.chunk) {
+            _ = try await query("DELETE FROM outbox WHERE event_id IN (\(Array(repeating: "?", count: chunk.count).joined(separator: ",")))",
+                                   chunk.map { .text($0) })
+        }
+    }
+}
+
+extension SQLiteLedgerStore {
+    /// One statement, outside any transaction in progress.
+    private func query(_ sql: String, _ binds: [SQLiteData] = []) async throws -> [SQLiteRow] {
+        try await gate.run { [db] in try await db.query(sql, binds) }
+    }
+}
+
+extension SQLiteLedgerTables {
+    /// Compare-and-set of the stored offset; the write lock (BEGIN IMMEDIATE) makes the check
+    /// and the update atomic against another member's transaction.
+    func moveOffset(partition: TopicPartition, group: String, expected: Int64?, next: Int64) async throws {
+        let key: [SQLiteData] = [.text(group), .text(partition.topic), .int(partition.partition)]
+        let rows = try await db.query("SELECT next_offset FROM ledger_offsets WHERE group_id = ? AND topic = ? AND part = ?", key)
+        let found = rows.first.map { $0.int("next_offset") }
+        guard found == expected else { throw SinkFenced(partition: partition, expected: expected, found: found) }
+        _ = try await db.query(
+            "INSERT INTO ledger_offsets (group_id, topic, part, next_offset) VALUES (?, ?, ?, ?) "
+                + "ON CONFLICT (group_id, topic, part) DO UPDATE SET next_offset = excluded.next_offset",
+            key + [.int(next)])
+    }
+
+}
