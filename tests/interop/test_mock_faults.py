@@ -142,7 +142,10 @@ def test_consumer_group_carries_on_under_faults(mock, tmp_path):
 
     wave(600)
     args = ["consume", "--bootstrap", mock.bootstrap, "--topic", topic, "--group", group, "--from-beginning",
-            "--format", "%p %o %v", "--timeout-ms", "5000", "--log-level", "info"]
+            "--format", "%p %o %v", "--timeout-ms", "5000", "--log-level", "info",
+            # The 2.0.2 mock completes a rebalance after a member left only when its timer (session
+            # timeout - 1 s) fires: keep it short.
+            "--session-timeout-ms", "6000"]
     members = [BrookProcess(broker_binary(), args, log=tmp_path / f"consume-{n}.log") for n in range(2)]
 
     def seen() -> set[int]:
@@ -176,6 +179,18 @@ def test_consumer_group_carries_on_under_faults(mock, tmp_path):
                 mock.cmd(command.format(t=topic))
             wave(100)
             expect_all(f"after {what}")
+        # One member leaves while requests are slow and a coordinator error is pending: the
+        # other takes over its partitions.
+        mock.cmd("rtt -1 100")
+        mock.cmd(f"errors {JOIN_GROUP} {COORDINATOR_NOT_AVAILABLE}")
+        members[1].terminate()
+        before = len(members[0].lines)
+        wave(400)
+        mock.cmd("rtt -1 0")
+        wait_for(lambda: members[0].proc.poll() is None and len(seen()) == total, 45,
+                 "the remaining member to read the leaver's partitions too")
+        assert {int(line.split()[0]) for line in members[0].lines[before:]} == set(range(partitions)), \
+            "after the other member left, the remaining one did not read every partition"
     finally:
         for m in members:
             m.terminate()
