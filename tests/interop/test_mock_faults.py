@@ -10,6 +10,7 @@ must carry on and together read every record.
 
 from __future__ import annotations
 
+import re
 import subprocess
 import time
 from collections import defaultdict
@@ -63,6 +64,18 @@ PRODUCER_FAULTS = {
     "connection_dropped_on_produce": ([f"errors {PRODUCE} {TRANSPORT} {TRANSPORT}"], [], 1),
 }
 
+# What the producer's debug log must show, so that a fault that did not bite fails the test.
+FAULT_EVIDENCE = {
+    "broker_down_and_up": ["cannot connect to leader|produce request failed"],
+    "leader_moved": ["NOT_LEADER_OR_FOLLOWER"],
+    "leader_failover_while_down": ["cannot connect to leader|produce request failed|NOT_LEADER_OR_FOLLOWER"],
+    "added_rtt": [],
+    "not_leader_or_follower": ["error=NOT_LEADER_OR_FOLLOWER"],
+    "request_timed_out": ["error=REQUEST_TIMED_OUT"],
+    "coordinator_not_available": ["InitProducerId failed, retrying", "error=COORDINATOR_NOT_AVAILABLE"],
+    "connection_dropped_on_produce": ["produce request failed"],
+}
+
 
 def check_exactly_once_in_order(records, total: int):
     """`records` (read back) hold values "<seq>": every seq in 0..total-1 exactly once, and within
@@ -97,7 +110,7 @@ def test_producer_exactly_once_and_ordered_under_fault(mock, tmp_path, fault):
     per_chunk = total // chunks
     prod = BrookProcess(broker_binary(), ["produce", "--bootstrap", mock.bootstrap, "--topic", topic,
                                           "--key-separator", " ", "--linger-ms", "2", "--timeout-ms", "5000",
-                                          "--max-in-flight", str(in_flight)],
+                                          "--max-in-flight", str(in_flight), "--log-level", "debug"],
                         stdin=subprocess.PIPE, log=tmp_path / "produce.log")
     try:
         for c in range(chunks):
@@ -117,6 +130,9 @@ def test_producer_exactly_once_and_ordered_under_fault(mock, tmp_path, fault):
         for command in restore:
             mock.cmd(command.format(t=topic))
     assert rc == 0, f"brook produce exited {rc} under {fault}:\n{prod.stderr()}"
+    log = (tmp_path / "produce.log").read_text(errors="replace")
+    for pattern in FAULT_EVIDENCE[fault]:
+        assert re.search(pattern, log), f"no sign of the {fault} fault in the producer's log ({pattern!r})"
     check_exactly_once_in_order(read_all(mock.bootstrap, topic, PARTITIONS), total)
 
 
