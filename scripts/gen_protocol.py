@@ -313,6 +313,13 @@ def write_prim(inner, expr, buf="buf"):
     raise AssertionError(inner)
 
 
+# Responses are decoded leniently: a null where the schema says non-nullable string or bytes reads
+# as empty. librdkafka's mock cluster writes null Host (FindCoordinator), ProtocolName (JoinGroup)
+# and Assignment (SyncGroup) in error responses; the error code is what matters there. Requests
+# (what the broker decodes) stay strict.
+LENIENT_NULLS = False
+
+
 def read_prim(inner, nullable_cond, fname, buf="buf"):
     """Expression reading one value; nullable_cond is a Swift bool expression or 'true'/'false'."""
     if inner in ("int8", "int16", "int32", "int64", "uint16", "uint32"):
@@ -324,17 +331,25 @@ def read_prim(inner, nullable_cond, fname, buf="buf"):
     if inner == "uuid":
         return f"try {buf}.readKafkaUUID()"
     if inner == "string":
+        if nullable_cond == "false" and LENIENT_NULLS:
+            return f'(try {buf}.readKafkaNullableString(compact: flexible, "{fname}") ?? "")'
         if nullable_cond == "false":
             return f'try {buf}.readKafkaString(compact: flexible, "{fname}")'
         if nullable_cond == "true":
             return f'try {buf}.readKafkaNullableString(compact: flexible, "{fname}")'
+        if LENIENT_NULLS:
+            return f'(try {buf}.readKafkaNullableString(compact: flexible, "{fname}") ?? ({nullable_cond} ? nil : ""))'
         return (f'({nullable_cond} ? try {buf}.readKafkaNullableString(compact: flexible, "{fname}") '
                 f': try {buf}.readKafkaString(compact: flexible, "{fname}"))')
     if inner in ("bytes", "records"):
+        if nullable_cond == "false" and LENIENT_NULLS:
+            return f'(try {buf}.readKafkaNullableBytes(compact: flexible, "{fname}") ?? ByteBuffer())'
         if nullable_cond == "false":
             return f'try {buf}.readKafkaBytes(compact: flexible, "{fname}")'
         if nullable_cond == "true":
             return f'try {buf}.readKafkaNullableBytes(compact: flexible, "{fname}")'
+        if LENIENT_NULLS:
+            return f'(try {buf}.readKafkaNullableBytes(compact: flexible, "{fname}") ?? ({nullable_cond} ? nil : ByteBuffer()))'
         return (f'({nullable_cond} ? try {buf}.readKafkaNullableBytes(compact: flexible, "{fname}") '
                 f': try {buf}.readKafkaBytes(compact: flexible, "{fname}"))')
     raise AssertionError(inner)
@@ -583,6 +598,8 @@ def emit_arbitrary(name, fields, api, ind, out):
 
 
 def emit_message(api, kind, fields, out):
+    global LENIENT_NULLS
+    LENIENT_NULLS = kind == "Response"
     name = f"{api.name}{kind}"
     structs = resolve_structs(fields, api, f"{api.name} {kind}")
     proto = "KafkaRequestMessage" if kind == "Request" else "KafkaResponseMessage"

@@ -31,9 +31,9 @@ TRANSPORT = -195  # librdkafka's RD_KAFKA_RESP_ERR__TRANSPORT: the mock broker d
 def build_helper() -> Path:
     """Compiles the helper if it is missing or older than its source; fails (never skips) when
     gcc or librdkafka-dev's mock header is missing."""
-    gcc = shutil.which("gcc") or shutil.which("cc")
+    gcc = shutil.which("gcc") or shutil.which("cc") or shutil.which("clang")
     if gcc is None:
-        pytest.fail("gcc is not on PATH: cannot build the librdkafka mock-cluster helper "
+        pytest.fail("no C compiler (gcc, cc, clang) on PATH: cannot build the librdkafka mock-cluster helper "
                     "(run scripts/setup-peers.sh)", pytrace=False)
     if not MOCK_HEADER.is_file():
         pytest.fail(f"{MOCK_HEADER} is missing: install librdkafka-dev (run scripts/setup-peers.sh)",

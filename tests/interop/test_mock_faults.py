@@ -10,6 +10,7 @@ must carry on and together read every record.
 
 from __future__ import annotations
 
+import re
 import subprocess
 import time
 from collections import defaultdict
@@ -63,6 +64,18 @@ PRODUCER_FAULTS = {
     "connection_dropped_on_produce": ([f"errors {PRODUCE} {TRANSPORT} {TRANSPORT}"], [], 1),
 }
 
+# What the producer's debug log must show, so that a fault that did not bite fails the test.
+FAULT_EVIDENCE = {
+    "broker_down_and_up": ["cannot connect to leader|produce request failed"],
+    "leader_moved": ["NOT_LEADER_OR_FOLLOWER"],
+    "leader_failover_while_down": ["cannot connect to leader|produce request failed|NOT_LEADER_OR_FOLLOWER"],
+    "added_rtt": [],
+    "not_leader_or_follower": ["error=NOT_LEADER_OR_FOLLOWER"],
+    "request_timed_out": ["error=REQUEST_TIMED_OUT"],
+    "coordinator_not_available": ["InitProducerId failed, retrying", "error=COORDINATOR_NOT_AVAILABLE"],
+    "connection_dropped_on_produce": ["produce request failed"],
+}
+
 
 def check_exactly_once_in_order(records, total: int):
     """`records` (read back) hold values "<seq>": every seq in 0..total-1 exactly once, and within
@@ -97,7 +110,7 @@ def test_producer_exactly_once_and_ordered_under_fault(mock, tmp_path, fault):
     per_chunk = total // chunks
     prod = BrookProcess(broker_binary(), ["produce", "--bootstrap", mock.bootstrap, "--topic", topic,
                                           "--key-separator", " ", "--linger-ms", "2", "--timeout-ms", "5000",
-                                          "--max-in-flight", str(in_flight)],
+                                          "--max-in-flight", str(in_flight), "--log-level", "debug"],
                         stdin=subprocess.PIPE, log=tmp_path / "produce.log")
     try:
         for c in range(chunks):
@@ -117,6 +130,9 @@ def test_producer_exactly_once_and_ordered_under_fault(mock, tmp_path, fault):
         for command in restore:
             mock.cmd(command.format(t=topic))
     assert rc == 0, f"brook produce exited {rc} under {fault}:\n{prod.stderr()}"
+    log = (tmp_path / "produce.log").read_text(errors="replace")
+    for pattern in FAULT_EVIDENCE[fault]:
+        assert re.search(pattern, log), f"no sign of the {fault} fault in the producer's log ({pattern!r})"
     check_exactly_once_in_order(read_all(mock.bootstrap, topic, PARTITIONS), total)
 
 
@@ -142,7 +158,10 @@ def test_consumer_group_carries_on_under_faults(mock, tmp_path):
 
     wave(600)
     args = ["consume", "--bootstrap", mock.bootstrap, "--topic", topic, "--group", group, "--from-beginning",
-            "--format", "%p %o %v", "--timeout-ms", "5000", "--log-level", "info"]
+            "--format", "%p %o %v", "--timeout-ms", "5000", "--log-level", "info",
+            # The 2.0.2 mock completes a rebalance after a member left only when its timer (session
+            # timeout - 1 s) fires: keep it short.
+            "--session-timeout-ms", "6000"]
     members = [BrookProcess(broker_binary(), args, log=tmp_path / f"consume-{n}.log") for n in range(2)]
 
     def seen() -> set[int]:
@@ -176,6 +195,18 @@ def test_consumer_group_carries_on_under_faults(mock, tmp_path):
                 mock.cmd(command.format(t=topic))
             wave(100)
             expect_all(f"after {what}")
+        # One member leaves while requests are slow and a coordinator error is pending: the
+        # other takes over its partitions.
+        mock.cmd("rtt -1 100")
+        mock.cmd(f"errors {JOIN_GROUP} {COORDINATOR_NOT_AVAILABLE}")
+        members[1].terminate()
+        before = len(members[0].lines)
+        wave(400)
+        mock.cmd("rtt -1 0")
+        wait_for(lambda: members[0].proc.poll() is None and len(seen()) == total, 45,
+                 "the remaining member to read the leaver's partitions too")
+        assert {int(line.split()[0]) for line in members[0].lines[before:]} == set(range(partitions)), \
+            "after the other member left, the remaining one did not read every partition"
     finally:
         for m in members:
             m.terminate()

@@ -12,6 +12,7 @@ struct ConsumeCommand: AsyncParsableCommand {
     @Option(help: "Consumer group (omit to read every partition without a group).") var group: String?
     @Flag(name: .customLong("from-beginning"), help: "Start at the oldest record when there is no committed offset.") var fromBeginning = false
     @Option(help: "Exit after this many records.") var count: Int?
+    @Option(name: .customLong("session-timeout-ms"), help: "Group session timeout (session.timeout.ms).") var sessionTimeoutMs: Int?
     @Option(help: "%k key, %v value, %p partition, %o offset, %t timestamp, %T topic, %h headers (k=v,k=v; a null value prints k), \\n \\t escapes.") var format: String = "%v"
 
     func run() async throws {
@@ -24,6 +25,10 @@ struct ConsumeCommand: AsyncParsableCommand {
             var cc = ConsumerConfiguration(client: cfg, groupId: group)
             cc.offsets.autoOffsetReset = fromBeginning ? .earliest : .latest
             cc.fetch.allowAutoCreateTopics = false
+            if let sessionTimeoutMs {
+                cc.group.sessionTimeout = .milliseconds(sessionTimeoutMs)
+                cc.group.heartbeatInterval = min(cc.group.heartbeatInterval, .milliseconds(max(sessionTimeoutMs / 3, 1)))
+            }
             let consumer = try KafkaConsumer(configuration: cc, logger: client.logger)
             if group != nil {
                 try consumer.subscribe(topics: [topic])
@@ -32,6 +37,16 @@ struct ConsumeCommand: AsyncParsableCommand {
                 try consumer.assign(parts)
                 if fromBeginning { try consumer.seekToBeginning(parts) } else { try consumer.seekToEnd(parts) }
             }
+            // SIGINT/SIGTERM close the consumer (LeaveGroup, commit): its partitions move to the
+            // other members at once instead of after a session timeout.
+            let stopSources = [SIGINT, SIGTERM].map { sig -> any DispatchSourceSignal in
+                signal(sig, SIG_IGN)
+                let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+                source.setEventHandler { Task { await consumer.close() } }
+                source.resume()
+                return source
+            }
+            defer { stopSources.forEach { $0.cancel() } }
             let template = format.replacingOccurrences(of: "\\n", with: "\n").replacingOccurrences(of: "\\t", with: "\t")
             var seen = 0
             if count == 0 { await consumer.close(); return }

@@ -282,7 +282,7 @@ public struct ApiVersionsResponse: KafkaResponseMessage {
 
         public mutating func decode(from buf: inout ByteBuffer, version: Int16, flexible: Bool) throws {
             if version >= 3 {
-                self.name = try buf.readKafkaString(compact: flexible, "Name")
+                self.name = (try buf.readKafkaNullableString(compact: flexible, "Name") ?? "")
             }
             if version >= 3 {
                 self.maxVersionLevel = try buf.readKafkaInt(Int16.self, "MaxVersionLevel")
@@ -339,7 +339,7 @@ public struct ApiVersionsResponse: KafkaResponseMessage {
 
         public mutating func decode(from buf: inout ByteBuffer, version: Int16, flexible: Bool) throws {
             if version >= 3 {
-                self.name = try buf.readKafkaString(compact: flexible, "Name")
+                self.name = (try buf.readKafkaNullableString(compact: flexible, "Name") ?? "")
             }
             if version >= 3 {
                 self.minVersion = try buf.readKafkaInt(Int16.self, "MinVersion")

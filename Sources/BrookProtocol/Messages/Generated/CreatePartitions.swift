@@ -252,7 +252,7 @@ public struct CreatePartitionsResponse: KafkaResponseMessage {
         }
 
         public mutating func decode(from buf: inout ByteBuffer, version: Int16, flexible: Bool) throws {
-            self.name = try buf.readKafkaString(compact: flexible, "Name")
+            self.name = (try buf.readKafkaNullableString(compact: flexible, "Name") ?? "")
             self.errorCode = try buf.readKafkaInt(Int16.self, "ErrorCode")
             self.errorMessage = try buf.readKafkaNullableString(compact: flexible, "ErrorMessage")
             guard flexible else { return }

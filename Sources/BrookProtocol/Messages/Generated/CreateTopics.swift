@@ -340,10 +340,10 @@ public struct CreateTopicsResponse: KafkaResponseMessage {
 
         public mutating func decode(from buf: inout ByteBuffer, version: Int16, flexible: Bool) throws {
             if version >= 5 {
-                self.name = try buf.readKafkaString(compact: flexible, "Name")
+                self.name = (try buf.readKafkaNullableString(compact: flexible, "Name") ?? "")
             }
             if version >= 5 {
-                self.value = (version >= 5 ? try buf.readKafkaNullableString(compact: flexible, "Value") : try buf.readKafkaString(compact: flexible, "Value"))
+                self.value = (try buf.readKafkaNullableString(compact: flexible, "Value") ?? (version >= 5 ? nil : ""))
             }
             if version >= 5 {
                 self.readOnly = try buf.readKafkaBool("ReadOnly")
@@ -434,13 +434,13 @@ public struct CreateTopicsResponse: KafkaResponseMessage {
         }
 
         public mutating func decode(from buf: inout ByteBuffer, version: Int16, flexible: Bool) throws {
-            self.name = try buf.readKafkaString(compact: flexible, "Name")
+            self.name = (try buf.readKafkaNullableString(compact: flexible, "Name") ?? "")
             if version >= 7 {
                 self.topicId = try buf.readKafkaUUID()
             }
             self.errorCode = try buf.readKafkaInt(Int16.self, "ErrorCode")
             if version >= 1 {
-                self.errorMessage = (version >= 1 ? try buf.readKafkaNullableString(compact: flexible, "ErrorMessage") : try buf.readKafkaString(compact: flexible, "ErrorMessage"))
+                self.errorMessage = (try buf.readKafkaNullableString(compact: flexible, "ErrorMessage") ?? (version >= 1 ? nil : ""))
             }
             if version >= 5 {
                 self.numPartitions = try buf.readKafkaInt(Int32.self, "NumPartitions")

@@ -126,7 +126,7 @@ public struct DeleteGroupsResponse: KafkaResponseMessage {
         }
 
         public mutating func decode(from buf: inout ByteBuffer, version: Int16, flexible: Bool) throws {
-            self.groupId = try buf.readKafkaString(compact: flexible, "GroupId")
+            self.groupId = (try buf.readKafkaNullableString(compact: flexible, "GroupId") ?? "")
             self.errorCode = try buf.readKafkaInt(Int16.self, "ErrorCode")
             guard flexible else { return }
             self.unknownTaggedFields = try buf.readTaggedFields { _, _ in false }

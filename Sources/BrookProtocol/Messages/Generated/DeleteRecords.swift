@@ -272,7 +272,7 @@ public struct DeleteRecordsResponse: KafkaResponseMessage {
         }
 
         public mutating func decode(from buf: inout ByteBuffer, version: Int16, flexible: Bool) throws {
-            self.name = try buf.readKafkaString(compact: flexible, "Name")
+            self.name = (try buf.readKafkaNullableString(compact: flexible, "Name") ?? "")
             do {
                 let n = try buf.readKafkaLength(compact: flexible, wide: true, field: "Partitions", minBytesPerElement: 1)
                 if n < 0 { throw ProtocolError.unexpectedNull(field: "Partitions") }

@@ -219,13 +219,13 @@ public struct DeleteTopicsResponse: KafkaResponseMessage {
         }
 
         public mutating func decode(from buf: inout ByteBuffer, version: Int16, flexible: Bool) throws {
-            self.name = (version >= 6 ? try buf.readKafkaNullableString(compact: flexible, "Name") : try buf.readKafkaString(compact: flexible, "Name"))
+            self.name = (try buf.readKafkaNullableString(compact: flexible, "Name") ?? (version >= 6 ? nil : ""))
             if version >= 6 {
                 self.topicId = try buf.readKafkaUUID()
             }
             self.errorCode = try buf.readKafkaInt(Int16.self, "ErrorCode")
             if version >= 5 {
-                self.errorMessage = (version >= 5 ? try buf.readKafkaNullableString(compact: flexible, "ErrorMessage") : try buf.readKafkaString(compact: flexible, "ErrorMessage"))
+                self.errorMessage = (try buf.readKafkaNullableString(compact: flexible, "ErrorMessage") ?? (version >= 5 ? nil : ""))
             }
             guard flexible else { return }
             self.unknownTaggedFields = try buf.readTaggedFields { _, _ in false }

@@ -93,7 +93,7 @@ public struct DescribeClusterResponse: KafkaResponseMessage {
         if version >= 1 {
             self.endpointType = try buf.readKafkaInt(Int8.self, "EndpointType")
         }
-        self.clusterId = try buf.readKafkaString(compact: flexible, "ClusterId")
+        self.clusterId = (try buf.readKafkaNullableString(compact: flexible, "ClusterId") ?? "")
         self.controllerId = try buf.readKafkaInt(Int32.self, "ControllerId")
         do {
             let n = try buf.readKafkaLength(compact: flexible, wide: true, field: "Brokers", minBytesPerElement: 1)
@@ -169,7 +169,7 @@ public struct DescribeClusterResponse: KafkaResponseMessage {
 
         public mutating func decode(from buf: inout ByteBuffer, version: Int16, flexible: Bool) throws {
             self.brokerId = try buf.readKafkaInt(Int32.self, "BrokerId")
-            self.host = try buf.readKafkaString(compact: flexible, "Host")
+            self.host = (try buf.readKafkaNullableString(compact: flexible, "Host") ?? "")
             self.port = try buf.readKafkaInt(Int32.self, "Port")
             self.rack = try buf.readKafkaNullableString(compact: flexible, "Rack")
             guard flexible else { return }

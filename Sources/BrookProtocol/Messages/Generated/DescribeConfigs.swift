@@ -236,7 +236,7 @@ public struct DescribeConfigsResponse: KafkaResponseMessage {
         }
 
         public mutating func decode(from buf: inout ByteBuffer, version: Int16, flexible: Bool) throws {
-            self.name = try buf.readKafkaString(compact: flexible, "Name")
+            self.name = (try buf.readKafkaNullableString(compact: flexible, "Name") ?? "")
             self.value = try buf.readKafkaNullableString(compact: flexible, "Value")
             self.readOnly = try buf.readKafkaBool("ReadOnly")
             if version <= 0 {
@@ -266,7 +266,7 @@ public struct DescribeConfigsResponse: KafkaResponseMessage {
                 self.configType = try buf.readKafkaInt(Int8.self, "ConfigType")
             }
             if version >= 3 {
-                self.documentation = (version >= 3 ? try buf.readKafkaNullableString(compact: flexible, "Documentation") : try buf.readKafkaString(compact: flexible, "Documentation"))
+                self.documentation = (try buf.readKafkaNullableString(compact: flexible, "Documentation") ?? (version >= 3 ? nil : ""))
             }
             guard flexible else { return }
             self.unknownTaggedFields = try buf.readTaggedFields { _, _ in false }
@@ -336,7 +336,7 @@ public struct DescribeConfigsResponse: KafkaResponseMessage {
             self.errorCode = try buf.readKafkaInt(Int16.self, "ErrorCode")
             self.errorMessage = try buf.readKafkaNullableString(compact: flexible, "ErrorMessage")
             self.resourceType = try buf.readKafkaInt(Int8.self, "ResourceType")
-            self.resourceName = try buf.readKafkaString(compact: flexible, "ResourceName")
+            self.resourceName = (try buf.readKafkaNullableString(compact: flexible, "ResourceName") ?? "")
             do {
                 let n = try buf.readKafkaLength(compact: flexible, wide: true, field: "Configs", minBytesPerElement: 1)
                 if n < 0 { throw ProtocolError.unexpectedNull(field: "Configs") }
@@ -406,10 +406,10 @@ public struct DescribeConfigsResponse: KafkaResponseMessage {
 
         public mutating func decode(from buf: inout ByteBuffer, version: Int16, flexible: Bool) throws {
             if version >= 1 {
-                self.name = try buf.readKafkaString(compact: flexible, "Name")
+                self.name = (try buf.readKafkaNullableString(compact: flexible, "Name") ?? "")
             }
             if version >= 1 {
-                self.value = (version >= 1 ? try buf.readKafkaNullableString(compact: flexible, "Value") : try buf.readKafkaString(compact: flexible, "Value"))
+                self.value = (try buf.readKafkaNullableString(compact: flexible, "Value") ?? (version >= 1 ? nil : ""))
             }
             if version >= 1 {
                 self.source = try buf.readKafkaInt(Int8.self, "Source")

@@ -154,10 +154,10 @@ public struct DescribeGroupsResponse: KafkaResponseMessage {
 
         public mutating func decode(from buf: inout ByteBuffer, version: Int16, flexible: Bool) throws {
             self.errorCode = try buf.readKafkaInt(Int16.self, "ErrorCode")
-            self.groupId = try buf.readKafkaString(compact: flexible, "GroupId")
-            self.groupState = try buf.readKafkaString(compact: flexible, "GroupState")
-            self.protocolType = try buf.readKafkaString(compact: flexible, "ProtocolType")
-            self.protocolData = try buf.readKafkaString(compact: flexible, "ProtocolData")
+            self.groupId = (try buf.readKafkaNullableString(compact: flexible, "GroupId") ?? "")
+            self.groupState = (try buf.readKafkaNullableString(compact: flexible, "GroupState") ?? "")
+            self.protocolType = (try buf.readKafkaNullableString(compact: flexible, "ProtocolType") ?? "")
+            self.protocolData = (try buf.readKafkaNullableString(compact: flexible, "ProtocolData") ?? "")
             do {
                 let n = try buf.readKafkaLength(compact: flexible, wide: true, field: "Members", minBytesPerElement: 1)
                 if n < 0 { throw ProtocolError.unexpectedNull(field: "Members") }
@@ -237,14 +237,14 @@ public struct DescribeGroupsResponse: KafkaResponseMessage {
         }
 
         public mutating func decode(from buf: inout ByteBuffer, version: Int16, flexible: Bool) throws {
-            self.memberId = try buf.readKafkaString(compact: flexible, "MemberId")
+            self.memberId = (try buf.readKafkaNullableString(compact: flexible, "MemberId") ?? "")
             if version >= 4 {
-                self.groupInstanceId = (version >= 4 ? try buf.readKafkaNullableString(compact: flexible, "GroupInstanceId") : try buf.readKafkaString(compact: flexible, "GroupInstanceId"))
+                self.groupInstanceId = (try buf.readKafkaNullableString(compact: flexible, "GroupInstanceId") ?? (version >= 4 ? nil : ""))
             }
-            self.clientId = try buf.readKafkaString(compact: flexible, "ClientId")
-            self.clientHost = try buf.readKafkaString(compact: flexible, "ClientHost")
-            self.memberMetadata = try buf.readKafkaBytes(compact: flexible, "MemberMetadata")
-            self.memberAssignment = try buf.readKafkaBytes(compact: flexible, "MemberAssignment")
+            self.clientId = (try buf.readKafkaNullableString(compact: flexible, "ClientId") ?? "")
+            self.clientHost = (try buf.readKafkaNullableString(compact: flexible, "ClientHost") ?? "")
+            self.memberMetadata = (try buf.readKafkaNullableBytes(compact: flexible, "MemberMetadata") ?? ByteBuffer())
+            self.memberAssignment = (try buf.readKafkaNullableBytes(compact: flexible, "MemberAssignment") ?? ByteBuffer())
             guard flexible else { return }
             self.unknownTaggedFields = try buf.readTaggedFields { _, _ in false }
         }

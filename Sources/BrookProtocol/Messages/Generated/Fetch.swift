@@ -577,7 +577,7 @@ public struct FetchResponse: KafkaResponseMessage {
 
         public mutating func decode(from buf: inout ByteBuffer, version: Int16, flexible: Bool) throws {
             if version <= 12 {
-                self.topic = try buf.readKafkaString(compact: flexible, "Topic")
+                self.topic = (try buf.readKafkaNullableString(compact: flexible, "Topic") ?? "")
             }
             if version >= 13 {
                 self.topicId = try buf.readKafkaUUID()

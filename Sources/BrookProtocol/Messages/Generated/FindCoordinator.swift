@@ -130,13 +130,13 @@ public struct FindCoordinatorResponse: KafkaResponseMessage {
             self.errorCode = try buf.readKafkaInt(Int16.self, "ErrorCode")
         }
         if version >= 1 && version <= 3 {
-            self.errorMessage = (version >= 1 && version <= 3 ? try buf.readKafkaNullableString(compact: flexible, "ErrorMessage") : try buf.readKafkaString(compact: flexible, "ErrorMessage"))
+            self.errorMessage = (try buf.readKafkaNullableString(compact: flexible, "ErrorMessage") ?? (version >= 1 && version <= 3 ? nil : ""))
         }
         if version <= 3 {
             self.nodeId = try buf.readKafkaInt(Int32.self, "NodeId")
         }
         if version <= 3 {
-            self.host = try buf.readKafkaString(compact: flexible, "Host")
+            self.host = (try buf.readKafkaNullableString(compact: flexible, "Host") ?? "")
         }
         if version <= 3 {
             self.port = try buf.readKafkaInt(Int32.self, "Port")
@@ -229,13 +229,13 @@ public struct FindCoordinatorResponse: KafkaResponseMessage {
 
         public mutating func decode(from buf: inout ByteBuffer, version: Int16, flexible: Bool) throws {
             if version >= 4 {
-                self.key = try buf.readKafkaString(compact: flexible, "Key")
+                self.key = (try buf.readKafkaNullableString(compact: flexible, "Key") ?? "")
             }
             if version >= 4 {
                 self.nodeId = try buf.readKafkaInt(Int32.self, "NodeId")
             }
             if version >= 4 {
-                self.host = try buf.readKafkaString(compact: flexible, "Host")
+                self.host = (try buf.readKafkaNullableString(compact: flexible, "Host") ?? "")
             }
             if version >= 4 {
                 self.port = try buf.readKafkaInt(Int32.self, "Port")
@@ -244,7 +244,7 @@ public struct FindCoordinatorResponse: KafkaResponseMessage {
                 self.errorCode = try buf.readKafkaInt(Int16.self, "ErrorCode")
             }
             if version >= 4 {
-                self.errorMessage = (version >= 4 ? try buf.readKafkaNullableString(compact: flexible, "ErrorMessage") : try buf.readKafkaString(compact: flexible, "ErrorMessage"))
+                self.errorMessage = (try buf.readKafkaNullableString(compact: flexible, "ErrorMessage") ?? (version >= 4 ? nil : ""))
             }
             guard flexible else { return }
             self.unknownTaggedFields = try buf.readTaggedFields { _, _ in false }

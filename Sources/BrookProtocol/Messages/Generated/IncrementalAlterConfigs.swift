@@ -245,7 +245,7 @@ public struct IncrementalAlterConfigsResponse: KafkaResponseMessage {
             self.errorCode = try buf.readKafkaInt(Int16.self, "ErrorCode")
             self.errorMessage = try buf.readKafkaNullableString(compact: flexible, "ErrorMessage")
             self.resourceType = try buf.readKafkaInt(Int8.self, "ResourceType")
-            self.resourceName = try buf.readKafkaString(compact: flexible, "ResourceName")
+            self.resourceName = (try buf.readKafkaNullableString(compact: flexible, "ResourceName") ?? "")
             guard flexible else { return }
             self.unknownTaggedFields = try buf.readTaggedFields { _, _ in false }
         }

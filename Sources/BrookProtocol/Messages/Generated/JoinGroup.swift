@@ -182,11 +182,11 @@ public struct JoinGroupResponse: KafkaResponseMessage {
         self.errorCode = try buf.readKafkaInt(Int16.self, "ErrorCode")
         self.generationId = try buf.readKafkaInt(Int32.self, "GenerationId")
         if version >= 7 {
-            self.protocolType = (version >= 7 ? try buf.readKafkaNullableString(compact: flexible, "ProtocolType") : try buf.readKafkaString(compact: flexible, "ProtocolType"))
+            self.protocolType = (try buf.readKafkaNullableString(compact: flexible, "ProtocolType") ?? (version >= 7 ? nil : ""))
         }
-        self.protocolName = (version >= 7 ? try buf.readKafkaNullableString(compact: flexible, "ProtocolName") : try buf.readKafkaString(compact: flexible, "ProtocolName"))
-        self.leader = try buf.readKafkaString(compact: flexible, "Leader")
-        self.memberId = try buf.readKafkaString(compact: flexible, "MemberId")
+        self.protocolName = (try buf.readKafkaNullableString(compact: flexible, "ProtocolName") ?? (version >= 7 ? nil : ""))
+        self.leader = (try buf.readKafkaNullableString(compact: flexible, "Leader") ?? "")
+        self.memberId = (try buf.readKafkaNullableString(compact: flexible, "MemberId") ?? "")
         do {
             let n = try buf.readKafkaLength(compact: flexible, wide: true, field: "Members", minBytesPerElement: 1)
             if n < 0 { throw ProtocolError.unexpectedNull(field: "Members") }
@@ -259,11 +259,11 @@ public struct JoinGroupResponse: KafkaResponseMessage {
         }
 
         public mutating func decode(from buf: inout ByteBuffer, version: Int16, flexible: Bool) throws {
-            self.memberId = try buf.readKafkaString(compact: flexible, "MemberId")
+            self.memberId = (try buf.readKafkaNullableString(compact: flexible, "MemberId") ?? "")
             if version >= 5 {
-                self.groupInstanceId = (version >= 5 ? try buf.readKafkaNullableString(compact: flexible, "GroupInstanceId") : try buf.readKafkaString(compact: flexible, "GroupInstanceId"))
+                self.groupInstanceId = (try buf.readKafkaNullableString(compact: flexible, "GroupInstanceId") ?? (version >= 5 ? nil : ""))
             }
-            self.metadata = try buf.readKafkaBytes(compact: flexible, "Metadata")
+            self.metadata = (try buf.readKafkaNullableBytes(compact: flexible, "Metadata") ?? ByteBuffer())
             guard flexible else { return }
             self.unknownTaggedFields = try buf.readTaggedFields { _, _ in false }
         }

@@ -218,10 +218,10 @@ public struct LeaveGroupResponse: KafkaResponseMessage {
 
         public mutating func decode(from buf: inout ByteBuffer, version: Int16, flexible: Bool) throws {
             if version >= 3 {
-                self.memberId = try buf.readKafkaString(compact: flexible, "MemberId")
+                self.memberId = (try buf.readKafkaNullableString(compact: flexible, "MemberId") ?? "")
             }
             if version >= 3 {
-                self.groupInstanceId = (version >= 3 ? try buf.readKafkaNullableString(compact: flexible, "GroupInstanceId") : try buf.readKafkaString(compact: flexible, "GroupInstanceId"))
+                self.groupInstanceId = (try buf.readKafkaNullableString(compact: flexible, "GroupInstanceId") ?? (version >= 3 ? nil : ""))
             }
             if version >= 3 {
                 self.errorCode = try buf.readKafkaInt(Int16.self, "ErrorCode")

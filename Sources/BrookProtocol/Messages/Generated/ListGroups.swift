@@ -144,10 +144,10 @@ public struct ListGroupsResponse: KafkaResponseMessage {
         }
 
         public mutating func decode(from buf: inout ByteBuffer, version: Int16, flexible: Bool) throws {
-            self.groupId = try buf.readKafkaString(compact: flexible, "GroupId")
-            self.protocolType = try buf.readKafkaString(compact: flexible, "ProtocolType")
+            self.groupId = (try buf.readKafkaNullableString(compact: flexible, "GroupId") ?? "")
+            self.protocolType = (try buf.readKafkaNullableString(compact: flexible, "ProtocolType") ?? "")
             if version >= 4 {
-                self.groupState = try buf.readKafkaString(compact: flexible, "GroupState")
+                self.groupState = (try buf.readKafkaNullableString(compact: flexible, "GroupState") ?? "")
             }
             guard flexible else { return }
             self.unknownTaggedFields = try buf.readTaggedFields { _, _ in false }

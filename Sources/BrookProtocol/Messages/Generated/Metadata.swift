@@ -191,7 +191,7 @@ public struct MetadataResponse: KafkaResponseMessage {
             }
         }
         if version >= 2 {
-            self.clusterId = (version >= 2 ? try buf.readKafkaNullableString(compact: flexible, "ClusterId") : try buf.readKafkaString(compact: flexible, "ClusterId"))
+            self.clusterId = (try buf.readKafkaNullableString(compact: flexible, "ClusterId") ?? (version >= 2 ? nil : ""))
         }
         if version >= 1 {
             self.controllerId = try buf.readKafkaInt(Int32.self, "ControllerId")
@@ -268,10 +268,10 @@ public struct MetadataResponse: KafkaResponseMessage {
 
         public mutating func decode(from buf: inout ByteBuffer, version: Int16, flexible: Bool) throws {
             self.nodeId = try buf.readKafkaInt(Int32.self, "NodeId")
-            self.host = try buf.readKafkaString(compact: flexible, "Host")
+            self.host = (try buf.readKafkaNullableString(compact: flexible, "Host") ?? "")
             self.port = try buf.readKafkaInt(Int32.self, "Port")
             if version >= 1 {
-                self.rack = (version >= 1 ? try buf.readKafkaNullableString(compact: flexible, "Rack") : try buf.readKafkaString(compact: flexible, "Rack"))
+                self.rack = (try buf.readKafkaNullableString(compact: flexible, "Rack") ?? (version >= 1 ? nil : ""))
             }
             guard flexible else { return }
             self.unknownTaggedFields = try buf.readTaggedFields { _, _ in false }
@@ -445,7 +445,7 @@ public struct MetadataResponse: KafkaResponseMessage {
 
         public mutating func decode(from buf: inout ByteBuffer, version: Int16, flexible: Bool) throws {
             self.errorCode = try buf.readKafkaInt(Int16.self, "ErrorCode")
-            self.name = (version >= 12 ? try buf.readKafkaNullableString(compact: flexible, "Name") : try buf.readKafkaString(compact: flexible, "Name"))
+            self.name = (try buf.readKafkaNullableString(compact: flexible, "Name") ?? (version >= 12 ? nil : ""))
             if version >= 10 {
                 self.topicId = try buf.readKafkaUUID()
             }

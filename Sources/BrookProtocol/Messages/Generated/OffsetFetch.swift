@@ -419,7 +419,7 @@ public struct OffsetFetchResponse: KafkaResponseMessage {
 
         public mutating func decode(from buf: inout ByteBuffer, version: Int16, flexible: Bool) throws {
             if version >= 8 {
-                self.groupId = try buf.readKafkaString(compact: flexible, "GroupId")
+                self.groupId = (try buf.readKafkaNullableString(compact: flexible, "GroupId") ?? "")
             }
             if version >= 8 {
                 do {
@@ -506,7 +506,7 @@ public struct OffsetFetchResponse: KafkaResponseMessage {
                 self.committedLeaderEpoch = try buf.readKafkaInt(Int32.self, "CommittedLeaderEpoch")
             }
             if version <= 7 {
-                self.metadata = (version <= 7 ? try buf.readKafkaNullableString(compact: flexible, "Metadata") : try buf.readKafkaString(compact: flexible, "Metadata"))
+                self.metadata = (try buf.readKafkaNullableString(compact: flexible, "Metadata") ?? (version <= 7 ? nil : ""))
             }
             if version <= 7 {
                 self.errorCode = try buf.readKafkaInt(Int16.self, "ErrorCode")
@@ -583,7 +583,7 @@ public struct OffsetFetchResponse: KafkaResponseMessage {
                 self.committedLeaderEpoch = try buf.readKafkaInt(Int32.self, "CommittedLeaderEpoch")
             }
             if version >= 8 {
-                self.metadata = (version >= 8 ? try buf.readKafkaNullableString(compact: flexible, "Metadata") : try buf.readKafkaString(compact: flexible, "Metadata"))
+                self.metadata = (try buf.readKafkaNullableString(compact: flexible, "Metadata") ?? (version >= 8 ? nil : ""))
             }
             if version >= 8 {
                 self.errorCode = try buf.readKafkaInt(Int16.self, "ErrorCode")
@@ -640,7 +640,7 @@ public struct OffsetFetchResponse: KafkaResponseMessage {
 
         public mutating func decode(from buf: inout ByteBuffer, version: Int16, flexible: Bool) throws {
             if version <= 7 {
-                self.name = try buf.readKafkaString(compact: flexible, "Name")
+                self.name = (try buf.readKafkaNullableString(compact: flexible, "Name") ?? "")
             }
             if version <= 7 {
                 do {
@@ -701,7 +701,7 @@ public struct OffsetFetchResponse: KafkaResponseMessage {
 
         public mutating func decode(from buf: inout ByteBuffer, version: Int16, flexible: Bool) throws {
             if version >= 8 {
-                self.name = try buf.readKafkaString(compact: flexible, "Name")
+                self.name = (try buf.readKafkaNullableString(compact: flexible, "Name") ?? "")
             }
             if version >= 8 {
                 do {

@@ -254,7 +254,7 @@ public struct ProduceResponse: KafkaResponseMessage {
                 self.batchIndex = try buf.readKafkaInt(Int32.self, "BatchIndex")
             }
             if version >= 8 {
-                self.batchIndexErrorMessage = (version >= 8 ? try buf.readKafkaNullableString(compact: flexible, "BatchIndexErrorMessage") : try buf.readKafkaString(compact: flexible, "BatchIndexErrorMessage"))
+                self.batchIndexErrorMessage = (try buf.readKafkaNullableString(compact: flexible, "BatchIndexErrorMessage") ?? (version >= 8 ? nil : ""))
             }
             guard flexible else { return }
             self.unknownTaggedFields = try buf.readTaggedFields { _, _ in false }
@@ -338,7 +338,7 @@ public struct ProduceResponse: KafkaResponseMessage {
                 }
             }
             if version >= 8 {
-                self.errorMessage = (version >= 8 ? try buf.readKafkaNullableString(compact: flexible, "ErrorMessage") : try buf.readKafkaString(compact: flexible, "ErrorMessage"))
+                self.errorMessage = (try buf.readKafkaNullableString(compact: flexible, "ErrorMessage") ?? (version >= 8 ? nil : ""))
             }
             guard flexible else { return }
             self.unknownTaggedFields = try buf.readTaggedFields { _, _ in false }
@@ -393,7 +393,7 @@ public struct ProduceResponse: KafkaResponseMessage {
         }
 
         public mutating func decode(from buf: inout ByteBuffer, version: Int16, flexible: Bool) throws {
-            self.name = try buf.readKafkaString(compact: flexible, "Name")
+            self.name = (try buf.readKafkaNullableString(compact: flexible, "Name") ?? "")
             do {
                 let n = try buf.readKafkaLength(compact: flexible, wide: true, field: "PartitionResponses", minBytesPerElement: 1)
                 if n < 0 { throw ProtocolError.unexpectedNull(field: "PartitionResponses") }

@@ -70,7 +70,7 @@ public struct SaslAuthenticateResponse: KafkaResponseMessage {
     public mutating func decode(from buf: inout ByteBuffer, version: Int16, flexible: Bool) throws {
         self.errorCode = try buf.readKafkaInt(Int16.self, "ErrorCode")
         self.errorMessage = try buf.readKafkaNullableString(compact: flexible, "ErrorMessage")
-        self.authBytes = try buf.readKafkaBytes(compact: flexible, "AuthBytes")
+        self.authBytes = (try buf.readKafkaNullableBytes(compact: flexible, "AuthBytes") ?? ByteBuffer())
         if version >= 1 {
             self.sessionLifetimeMs = try buf.readKafkaInt(Int64.self, "SessionLifetimeMs")
         }

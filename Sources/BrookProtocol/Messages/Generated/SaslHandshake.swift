@@ -71,7 +71,7 @@ public struct SaslHandshakeResponse: KafkaResponseMessage {
                 var arr = [String]()
                 arr.reserveCapacity(n)
                 for _ in 0..<n {
-                    arr.append(try buf.readKafkaString(compact: flexible, "Mechanisms"))
+                    arr.append((try buf.readKafkaNullableString(compact: flexible, "Mechanisms") ?? ""))
                 }
                 self.mechanisms = arr
             }

@@ -180,12 +180,12 @@ public struct SyncGroupResponse: KafkaResponseMessage {
         }
         self.errorCode = try buf.readKafkaInt(Int16.self, "ErrorCode")
         if version >= 5 {
-            self.protocolType = (version >= 5 ? try buf.readKafkaNullableString(compact: flexible, "ProtocolType") : try buf.readKafkaString(compact: flexible, "ProtocolType"))
+            self.protocolType = (try buf.readKafkaNullableString(compact: flexible, "ProtocolType") ?? (version >= 5 ? nil : ""))
         }
         if version >= 5 {
-            self.protocolName = (version >= 5 ? try buf.readKafkaNullableString(compact: flexible, "ProtocolName") : try buf.readKafkaString(compact: flexible, "ProtocolName"))
+            self.protocolName = (try buf.readKafkaNullableString(compact: flexible, "ProtocolName") ?? (version >= 5 ? nil : ""))
         }
-        self.assignment = try buf.readKafkaBytes(compact: flexible, "Assignment")
+        self.assignment = (try buf.readKafkaNullableBytes(compact: flexible, "Assignment") ?? ByteBuffer())
         guard flexible else { return }
         self.unknownTaggedFields = try buf.readTaggedFields { _, _ in false }
     }
