@@ -6,13 +6,6 @@ import Testing
 /// Decoders checked byte for byte against frames written out by hand from the protocol
 /// specification (kafka.apache.org/protocol), independent of Brook's encoder.
 @Suite struct SpecFrameTests {
-    private func buf(_ bytes: [UInt8]) -> ByteBuffer { ByteBuffer(bytes: bytes) }
-    private func str(_ s: String) -> [UInt8] { [UInt8(0), UInt8(s.utf8.count)] + Array(s.utf8) }
-    private func cstr(_ s: String) -> [UInt8] { [UInt8(s.utf8.count + 1)] + Array(s.utf8) }
-    private func i32(_ v: Int32) -> [UInt8] { withUnsafeBytes(of: v.bigEndian, Array.init) }
-    private func i64(_ v: Int64) -> [UInt8] { withUnsafeBytes(of: v.bigEndian, Array.init) }
-    private func i16(_ v: Int16) -> [UInt8] { withUnsafeBytes(of: v.bigEndian, Array.init) }
-
     @Test func apiVersionsV0ResponseAndV3Request() throws {
         // ApiVersions Response (Version: 0) => error_code [api_key min_version max_version]
         var b = buf(i16(0) + i32(2) + i16(0) + i16(0) + i16(9) + i16(18) + i16(0) + i16(3))
