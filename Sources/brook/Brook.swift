@@ -6,6 +6,6 @@ struct BrookCLI: AsyncParsableCommand {
         commandName: "brook",
         abstract: "Kafka in production, in Swift: an embedded Kafka-protocol broker, client tools and services.",
         subcommands: [UpCommand.self, BrokerCommand.self, ProduceCommand.self, ConsumeCommand.self, TopicsCommand.self, GroupsCommand.self,
-                      DltCommand.self, PerfCommand.self]
+                      DltCommand.self, PerfCommand.self, LedgerCommand.self]
     )
 }

@@ -208,7 +208,7 @@ private func printSummary(_ human: String, result: String) {
 private func fmt(_ x: Double, _ decimals: Int) -> String { String(format: "%.\(decimals)f", x) }
 
 extension Duration {
-    fileprivate var seconds: Double {
+    var seconds: Double {
         let (s, atto) = components
         return Double(s) + Double(atto) / 1e18
     }

@@ -1,0 +1,299 @@
+import ArgumentParser
+import Brook
+import BrookLedger
+import BrookPipeline
+import Foundation
+import Logging
+import ServiceLifecycle
+import BrookBroker
+
+/// `brook ledger run|generate|verify|poller|bench`: the balance-update service and its tools.
+struct LedgerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ledger",
+        abstract: "The balance-update service: workers, event generator, verification, the legacy poller and the benchmark.",
+        subcommands: [Run.self, Generate.self, Verify.self, Poller.self, Bench.self])
+
+    struct Run: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Run one ledger worker (start several with the same --group to share the partitions).")
+        @OptionGroup var client: ClientOptions
+        @Option(help: "sqlite:PATH or postgres://USER[:PASS]@HOST[:PORT]/DB") var db: String
+        @Option(help: "Consumer group.") var group: String = "brook-ledger"
+        @Option(help: "Topic of trade events.") var topic: String = "trades"
+        @Option(name: .customLong("instance-id"), help: "Static member id: a restart gets the same partitions back without a rebalance.")
+        var instanceId: String?
+        @Option(help: "Serve Prometheus /metrics and a status page on HOST:PORT.") var metrics: String?
+        @Option(name: .customLong("apply-delay-ms"), help: ArgumentHelp("Sleep before every database call (simulates a slow database).", visibility: .hidden))
+        var applyDelayMs: Int = 0
+        @Option(name: .customLong("max-batch"), help: "Events per database transaction.") var maxBatch: Int = 500
+
+        func run() async throws {
+            Bootstrap.run(logLevel: .info)
+            var logger = Logger(label: "brook.ledger")
+            if let id = instanceId { logger[metadataKey: "instance"] = "\(id)" }
+            try await runClient {
+                let store = try await LedgerDatabase(url: db).openStore()
+                var c = LedgerWorker.Configuration(client: try client.configuration())
+                c.topic = topic
+                c.group = group
+                c.instanceId = instanceId
+                c.maxBatchRecords = maxBatch
+                let worker = applyDelayMs > 0
+                    ? LedgerWorker(configuration: c, sink: DelaySink(store.asSink, delay: .milliseconds(applyDelayMs)), store: store, logger: logger)
+                    : LedgerWorker(configuration: c, store: store, logger: logger)
+                var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: worker)]
+                if let metrics {
+                    let (h, p) = try parseHostPort(metrics, defaultPort: 9645)
+                    services.append(.init(service: MetricsServer(host: h, port: p, registry: Bootstrap.registry, logger: logger) {
+                        StatusPage.html(title: "Brook ledger worker", snapshots: [worker.snapshot()])
+                    }))
+                }
+                let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+                try await group.run()
+                try await store.close()
+            }
+        }
+    }
+
+    struct Generate: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Produce deterministic synthetic trade events.")
+        @OptionGroup var client: ClientOptions
+        @Option(help: "Topic of trade events.") var topic: String = "trades"
+        @Option(help: "Number of accounts.") var accounts: Int = 1000
+        @Option(help: "Number of events (the opening deposits count).") var events: Int = 10_000
+        @Option(help: "Events per second (0 = as fast as acknowledgements allow).") var rate: Double = 0
+        @Option(help: "Seed: the same seed gives the same events.") var seed: UInt64 = 1
+        @Option(help: "uniform or zipf (or zipf:EXPONENT).") var skew: String = "uniform"
+        @Option(name: .customLong("poison-rate"), help: "Fraction of records the worker cannot decode or apply.") var poisonRate: Double = 0
+        @Option(name: .customLong("skip"), help: "Skip the first N generated events (resume a run).") var skip: Int = 0
+
+        func run() async throws {
+            try await runClient {
+                let config = LedgerGeneratorConfig(
+                    accounts: accounts, events: events, seed: seed, skew: try LedgerCLI.skew(skew), poisonRate: poisonRate)
+                let producer = try KafkaProducer(configuration: ProducerConfiguration(client: try client.configuration()), logger: client.logger)
+                let started = ContinuousClock.now
+                let sent = try await LedgerCLI.produce(LedgerGenerator(config).dropFirst(skip), to: topic, producer: producer, rate: rate)
+                await producer.close()
+                let secs = (ContinuousClock.now - started).seconds
+                FileHandle.standardError.write(Data(String(format: "produced %d events to %@ in %.2f s (%.0f/s)\n", sent, topic, secs, Double(sent) / max(secs, 1e-9)).utf8))
+            }
+        }
+    }
+
+    struct Verify: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Recompute every balance from the topic and the DLT and compare with the database; non-zero exit on any difference.")
+        @OptionGroup var client: ClientOptions
+        @Option(help: "sqlite:PATH or postgres://…") var db: String
+        @Option(help: "Topic of trade events.") var topic: String = "trades"
+        @Option(help: "Consumer group whose stored offsets must reach the topic's end first.") var group: String = "brook-ledger"
+        @Option(name: .customLong("wait-seconds"), help: "Wait up to this long for the workers to catch up (0 = do not wait).")
+        var waitSeconds: Int = 0
+
+        func run() async throws {
+            try await runClient {
+                let cfg = try client.configuration()
+                let store = try await LedgerDatabase(url: db).openStore()
+                let outcome: Result<([String], String), any Error>
+                do {
+                    if waitSeconds > 0 {
+                        try await LedgerCLI.waitUntilCaughtUp(store: store, client: cfg, topic: topic, group: group, timeout: .seconds(waitSeconds))
+                    }
+                    outcome = .success(try await LedgerCLI.verify(store: store, client: cfg, topic: topic, group: group, logger: client.logger))
+                } catch {
+                    outcome = .failure(error)
+                }
+                try await store.close()
+                let (differences, summary) = try outcome.get()
+                print(summary)
+                for d in differences.prefix(50) { print(d) }
+                if !differences.isEmpty {
+                    print("\(differences.count) difference(s)")
+                    throw ExitCode(2)
+                }
+                print("OK: every balance and position matches")
+            }
+        }
+    }
+
+    struct Poller: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Run the legacy poller over the pending_events table.")
+        @Option(help: "sqlite:PATH or postgres://…") var db: String
+        @Option(help: "Concurrent pollers.") var pollers: Int = 4
+        @Option(name: .customLong("batch-size")) var batchSize: Int = 500
+        @Flag(help: "Stop once the queue is empty.") var drain = false
+
+        func run() async throws {
+            let database = try LedgerDatabase(url: db)
+            var list: [any LedgerPoller] = []
+            for _ in 0..<max(pollers, 1) { list.append(try await database.openPoller()) }
+            if drain {
+                let n = try await PollerRunner.drain(list, batchSize: batchSize)
+                print("drained \(n) events")
+            } else {
+                try await withThrowingTaskGroup(of: Void.self) { g in
+                    for p in list { g.addTask { try await PollerRunner.run(p, batchSize: batchSize) } }
+                    try await g.waitForAll()
+                }
+            }
+            for p in list { try await p.close() }
+        }
+    }
+}
+
+
+/// Shared plumbing of the ledger commands and `brook up`.
+enum LedgerCLI {
+    static func skew(_ s: String) throws -> AccountSkew {
+        if s == "uniform" { return .uniform }
+        if s == "zipf" { return .zipf(exponent: 1.0) }
+        if s.hasPrefix("zipf:"), let e = Double(s.dropFirst(5)), e > 0 { return .zipf(exponent: e) }
+        throw ValidationError("--skew must be uniform, zipf or zipf:EXPONENT")
+    }
+
+    /// Produces generated records, paced at `rate` per second (0: unpaced), each acknowledged
+    /// before the function returns. Returns how many were sent.
+    static func produce(_ records: some Sequence<GeneratedRecord>, to topic: String, producer: KafkaProducer, rate: Double,
+                        onSent: (@Sendable (Int) -> Void)? = nil) async throws -> Int {
+        let clock = ContinuousClock()
+        let start = clock.now
+        var sent = 0
+        var pending: [Task<Void, any Error>] = []
+        for r in records {
+            if rate > 0 {
+                let due = start + .seconds(Double(sent) / rate)
+                if due > clock.now { try await Task.sleep(until: due, clock: clock) }
+            }
+            let record = ProducerRecord(topic: topic, key: Array(r.key.utf8), value: r.value)
+            pending.append(Task { _ = try await producer.send(record) })
+            sent += 1
+            onSent?(sent)
+            // Bound what is outstanding: the producer's buffer bounds memory, this bounds tasks.
+            if pending.count >= 10_000 {
+                for t in pending { try await t.value }
+                pending.removeAll(keepingCapacity: true)
+            }
+        }
+        for t in pending { try await t.value }
+        return sent
+    }
+
+    /// Every record of `topic` below the offsets the store holds for `group` (what the database
+    /// claims to have consumed), minus the positions dead-lettered from it, replayed
+    /// independently and compared with the database. Valid while workers run: a transfer credit
+    /// not consumed yet is missing on both sides.
+    static func verify(store: any LedgerStore, client: ClientConfiguration, topic: String, group: String, logger: Logger) async throws -> ([String], String) {
+        let reader = TopicReader(client: client, logger: logger)
+        var records: [VerifyRecord] = []
+        let admin0 = KafkaAdmin(config: client, logger: logger)
+        let partitions = try await admin0.describeTopic(topic).partitions.map { Brook.TopicPartition(topic: topic, partition: $0.id) }
+        await admin0.close()
+        let stored = try await store.storedOffsets(group: group, partitions: partitions)
+        var beyond = 0
+        try await reader.read(topic) { batch, _ in
+            let limit = stored[batch.topicPartition] ?? 0
+            for r in batch.records {
+                guard r.offset < limit else {
+                    beyond += 1
+                    continue
+                }
+                records.append(VerifyRecord(partition: r.partition, offset: r.offset, value: r.value.map { Array($0.readableBytesView) } ?? []))
+            }
+        }
+        var dead = Set<RecordPosition>()
+        let admin = KafkaAdmin(config: client, logger: logger)
+        let hasDLT = (try? await admin.describeTopic(topic + ".dlt")) != nil
+        await admin.close()
+        if hasDLT {
+            for e in try await DeadLetterReplayer(client: client, logger: logger).list(topic + ".dlt") where e.provenance.originalTopic == topic {
+                if let p = e.provenance.originalPartition, let o = e.provenance.originalOffset { dead.insert(RecordPosition(partition: p, offset: o)) }
+            }
+        }
+        let expected = LedgerVerifier.replay(records, deadLettered: dead)
+        let diffs = LedgerVerifier.differences(expected: expected, cash: try await store.balances(), positions: try await store.positions())
+        var problems = diffs.map(\.description)
+        // Exactly once, counted: every event the replay applied or rejected is recorded once.
+        let counts = try await store.processedCounts()
+        let (dbApplied, dbRejected) = (counts["applied"] ?? 0, counts["rejected"] ?? 0)
+        if dbApplied != expected.applied || dbRejected != expected.rejected {
+            problems.append("processed events: expected \(expected.applied) applied and \(expected.rejected) rejected, database has \(dbApplied) and \(dbRejected)")
+        }
+        let summary = "verified \(records.count) consumed records of \(topic) (\(beyond) not consumed yet): \(expected.applied) applied, \(expected.rejected) rejected, \(expected.skipped) skipped (poison or dead-lettered), \(expected.duplicates) duplicate ids; database: \(dbApplied) applied, \(dbRejected) rejected"
+        return (problems, summary)
+    }
+
+    /// Waits until the store's offsets for `group` reach the end of every partition of `topic`.
+    static func waitUntilCaughtUp(store: any LedgerStore, client: ClientConfiguration, topic: String, group: String, timeout: Duration) async throws {
+        let admin = KafkaAdmin(config: client, logger: Logger(label: "brook.verify"))
+        defer { Task { await admin.close() } }
+        let deadline = ContinuousClock.now + timeout
+        var stable = 0
+        while ContinuousClock.now < deadline {
+            let ends = try await admin.listOffsets(topic: topic, spec: .latest)
+            let tps = ends.keys.map { Brook.TopicPartition(topic: topic, partition: $0) }
+            let stored = try await store.storedOffsets(group: group, partitions: tps)
+            let behind = ends.filter { $0.value > 0 && (stored[Brook.TopicPartition(topic: topic, partition: $0.key)] ?? 0) < $0.value }
+            // Twice in a row: the outbox may still add a transfer credit right after the last apply.
+            if behind.isEmpty { stable += 1; if stable >= 3 { return } } else { stable = 0 }
+            try await Task.sleep(for: .milliseconds(300))
+        }
+        throw ValidationError("workers did not catch up within \(timeout)")
+    }
+}
+
+extension LedgerCommand {
+    struct Bench: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Stream vs poller on the same database and the same events, printed as a ratio; plus produce→commit latency.")
+        @Option(help: "Bootstrap servers (default: an embedded broker in a temporary directory).") var bootstrap: String?
+        @Option(help: "sqlite:PATH or postgres://… (scratch databases are made next to it).") var db: String
+        @Option var events: Int = 50_000
+        @Option var accounts: Int = 5_000
+        @Option var seed: UInt64 = 1
+        @Option(help: "uniform or zipf[:EXPONENT].") var skew: String = "uniform"
+        @Option(help: "Concurrent legacy pollers.") var pollers: Int = 4
+        @Option(help: "Ledger workers (one group).") var workers: Int = 1
+        @Option(help: "Partitions of the benchmark topic.") var partitions: Int32 = 16
+        @Option(name: .customLong("latency-seconds"), help: "Seconds of paced load at half the stream rate for p50/p99 (0: skip).")
+        var latencySeconds: Int = 10
+        @Option(help: "Durability of the embedded broker: fsync or os.") var flush: FlushPolicy = .fsync
+
+        func run() async throws {
+            Bootstrap.run(logLevel: .warning)
+            var logger = Logger(label: "brook.ledger.bench")
+            logger.logLevel = .warning
+            var c = LedgerBench.Configuration()
+            c.events = events
+            c.accounts = accounts
+            c.seed = seed
+            c.skew = try LedgerCLI.skew(skew)
+            c.pollers = pollers
+            c.workers = workers
+            c.partitions = partitions
+            c.latencySeconds = latencySeconds
+            let database = try LedgerDatabase(url: db)
+            if let bootstrap {
+                let client = ClientConfiguration(bootstrapServers: try BrokerAddress.list(bootstrap))
+                print(try await LedgerBench.run(database: database, client: client, configuration: c, logger: logger))
+                return
+            }
+            let dir = FileManager.default.temporaryDirectory.appendingPathComponent("brook-bench-\(UUID().uuidString.prefix(8))")
+            defer { try? FileManager.default.removeItem(at: dir) }
+            var bc = BrokerConfig(dataDirectory: dir)
+            bc.port = 0
+            bc.flushPolicy = flush
+            bc.groupInitialRebalanceDelayMs = 0
+            let broker = try Broker(config: bc, logger: logger)
+            let server = BrokerServer(broker: broker, logger: logger)
+            let task = Task { try await server.run() }
+            let port = await server.waitUntilListening()
+            defer { task.cancel() }
+            let client = ClientConfiguration(bootstrapServers: [BrokerAddress(host: "127.0.0.1", port: port)])
+            let result = try await LedgerBench.run(database: database, client: client, configuration: c, logger: logger)
+            print("\(events) events, \(accounts) accounts, embedded broker (flush \(flush)), \(pollers) pollers vs \(workers) worker(s) on \(partitions) partitions")
+            print(result)
+        }
+    }
+}
