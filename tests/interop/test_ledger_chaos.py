@@ -8,6 +8,7 @@ and on a real PostgreSQL server.
 from __future__ import annotations
 
 import random
+import re
 import signal
 import subprocess
 import time
@@ -112,7 +113,12 @@ def test_kill9_workers_while_events_flow_then_verify(store, broker, tmp_path, po
         v = run(["ledger", "verify", "--bootstrap", bootstrap, "--db", db, "--wait-seconds", "120"], timeout=240)
         assert v.returncode == 0, f"verify found differences after {kills} kills:\n{v.stdout}\n{v.stderr}"
         assert "OK" in v.stdout
+        # Everything was consumed, and most of it applied (the rest: rejections, poison, parked).
+        assert "(0 not consumed yet)" in v.stdout, v.stdout
+        applied = int(re.search(r"(\d+) applied, (\d+) rejected, (\d+) skipped", v.stdout).group(1))
+        assert applied >= EVENTS // 2, v.stdout
         assert kills >= 5
+        print(f"{store}: {kills} kills; {v.stdout.strip()}")
     finally:
         for w in workers:
             w.kill9()
