@@ -69,8 +69,9 @@ private final class AdminTestBroker: Sendable {
         t.name = "payments"
         var p = ProduceRequest.PartitionProduceData()
         p.index = 0
+        // The topic is compacted now: like Kafka, Brook refuses records without a key there.
         var builder = RecordBatchBuilder()
-        for i in 0..<10 { builder.append(timestamp: 1_700_000_000_000 + Int64(i) * 1000, key: nil, value: ByteBuffer(string: "v\(i)")) }
+        for i in 0..<10 { builder.append(timestamp: 1_700_000_000_000 + Int64(i) * 1000, key: ByteBuffer(string: "k\(i)"), value: ByteBuffer(string: "v\(i)")) }
         p.records = try builder.finish()
         t.partitionData = [p]
         produce.topicData = [t]
