@@ -85,10 +85,10 @@ public struct ProducerConfiguration: Sendable {
     /// `retry.backoff.max.ms` (default 1 s).
     public var retryBackoffMax: Duration = .seconds(1)
 
-    /// `buffer.memory` (default 32 MiB): bytes of record batches not yet acknowledged. When
+    /// `buffer.memory` (default 16 MiB; Kafka: 32 MiB): bytes of record batches not yet acknowledged. When
     /// full, `send` and `sendAsync` suspend until acknowledgements free space (or ``maxBlock``
     /// passes); the buffer never grows past it.
-    public var bufferMemory: Int = 32 * 1024 * 1024
+    public var bufferMemory: Int = 16 * 1024 * 1024
 
     /// How many unread ``DeliveryReport``s the producer keeps (default 65,536) once
     /// ``KafkaProducer/deliveryReports`` was accessed. With that many waiting,
