@@ -102,6 +102,9 @@ public final class KafkaProducer: Service, Sendable {
         // Fast path: room in the batch and the topic known; nothing to await.
         var none = 0
         let hash = keyHash(record)
+        if engine.reports.isFull {
+            try await engine.reports.waitForSpace(maxBlock: configuration.maxBlock)
+        }
         switch engine.append(record, keyHash: hash, held: &none, waiter: nil) {
         case .appended(let id): return id
         case .failed(let e): throw e
@@ -149,12 +152,16 @@ public final class KafkaProducer: Service, Sendable {
     /// Outcomes of the records given to ``sendAsync(_:)``, one report each, in acknowledgement
     /// order (per partition: offset order). Records given to ``send(_:)`` are not reported here.
     ///
-    /// Reports are kept from the first access of this property on, so read it before sending.
-    /// A single consumer should iterate it, and keep up: unread reports stay in memory. It
-    /// finishes when the producer is closed.
-    public var deliveryReports: AsyncStream<DeliveryReport> {
+    /// Reports are kept from the first access of this property on, so read it before sending;
+    /// until then none are kept. They are handed over per produce response (one wake-up for many
+    /// reports; ``DeliveryReports/batches`` gives them as arrays). A single task should iterate
+    /// it and keep reading until the producer closes: at most
+    /// ``ProducerConfiguration/maxBufferedDeliveryReports`` unread reports are kept, and while
+    /// that many wait, ``sendAsync(_:)`` suspends (backpressure, at most
+    /// ``ProducerConfiguration/maxBlock``). It finishes when the producer is closed.
+    public var deliveryReports: DeliveryReports {
         engine.enableReports()
-        return engine.reports
+        return DeliveryReports(buffer: engine.reports)
     }
 
     /// Sends everything handed to the producer so far without waiting for `linger`, and returns

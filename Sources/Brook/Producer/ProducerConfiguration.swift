@@ -85,10 +85,16 @@ public struct ProducerConfiguration: Sendable {
     /// `retry.backoff.max.ms` (default 1 s).
     public var retryBackoffMax: Duration = .seconds(1)
 
-    /// `buffer.memory` (default 32 MiB): bytes of record batches not yet acknowledged. When
+    /// `buffer.memory` (default 16 MiB; Kafka: 32 MiB): bytes of record batches not yet acknowledged. When
     /// full, `send` and `sendAsync` suspend until acknowledgements free space (or ``maxBlock``
     /// passes); the buffer never grows past it.
-    public var bufferMemory: Int = 32 * 1024 * 1024
+    public var bufferMemory: Int = 16 * 1024 * 1024
+
+    /// How many unread ``DeliveryReport``s the producer keeps (default 65,536) once
+    /// ``KafkaProducer/deliveryReports`` was accessed. With that many waiting,
+    /// ``KafkaProducer/sendAsync(_:)`` suspends until the reader takes them (or ``maxBlock``
+    /// passes), so unread reports never grow memory without bound. Not a Kafka setting.
+    public var maxBufferedDeliveryReports: Int = 65_536
 
     /// `max.request.size` (default 1 MiB): the largest produce request, and so the largest record.
     public var maxRequestSize: Int = 1024 * 1024
@@ -117,6 +123,7 @@ public struct ProducerConfiguration: Sendable {
         func fail(_ s: String) -> KafkaClientError { .invalidConfiguration(s) }
         if client.bootstrapServers.isEmpty { throw fail("bootstrap.servers is empty") }
         if batchSize < 1 { throw fail("batch.size must be positive") }
+        if maxBufferedDeliveryReports < 1 { throw fail("maxBufferedDeliveryReports (\(maxBufferedDeliveryReports)) must be at least 1") }
         if bufferMemory < batchSize { throw fail("buffer.memory (\(bufferMemory)) must be at least batch.size (\(batchSize))") }
         if maxRequestSize < 1024 { throw fail("max.request.size must be at least 1024") }
         if maxInFlightRequestsPerConnection < 1 { throw fail("max.in.flight.requests.per.connection must be at least 1") }

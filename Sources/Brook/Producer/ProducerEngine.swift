@@ -84,8 +84,8 @@ final class ProducerEngine: @unchecked Sendable {
     var stats: Stats { lock.withLock { statsStorage } }
 
     let maintenanceSignal = WakeupSignal()
-    let reports: AsyncStream<DeliveryReport>
-    private let reportsContinuation: AsyncStream<DeliveryReport>.Continuation
+    /// Delivery reports of `sendAsync` records, handed over per produce response.
+    let reports: DeliveryReportBuffer
 
     // metrics
     private let batchSizeRecorder: Recorder
@@ -106,7 +106,7 @@ final class ProducerEngine: @unchecked Sendable {
         case .custom(let f): partitionerKind = .custom(f)
         }
         batchSizeClose = config.batchSize - 32
-        (reports, reportsContinuation) = AsyncStream.makeStream(of: DeliveryReport.self)
+        reports = DeliveryReportBuffer(capacity: config.maxBufferedDeliveryReports)
         let dims = [("client_id", config.client.clientId)]
         batchSizeRecorder = Recorder(label: "brook_producer_batch_size_bytes", dimensions: dims, aggregate: true)
         requestLatency = Metrics.Timer(label: "brook_producer_request_latency", dimensions: dims)
@@ -1025,6 +1025,7 @@ final class ProducerEngine: @unchecked Sendable {
     /// Resumes `send` callers and yields delivery reports (outside the lock).
     private func deliver(_ done: [(ProducerBatch, Result<(Int64, Int64), KafkaClientError>)]) {
         guard !done.isEmpty else { return }
+        var out: [DeliveryReport] = []
         for (b, result) in done {
             let topic = b.partition.topic.name
             let partition = b.partition.id
@@ -1042,7 +1043,7 @@ final class ProducerEngine: @unchecked Sendable {
                     if let w = r.waiter {
                         w.resume(returning: md)
                     } else {
-                        reportsContinuation.yield(DeliveryReport(id: r.id, topic: topic, partition: partition, result: .success(md)))
+                        out.append(DeliveryReport(id: r.id, topic: topic, partition: partition, result: .success(md)))
                     }
                 }
             case .failure(let error):
@@ -1050,12 +1051,14 @@ final class ProducerEngine: @unchecked Sendable {
                     if let w = r.waiter {
                         w.resume(throwing: error)
                     } else {
-                        reportsContinuation.yield(DeliveryReport(id: r.id, topic: topic, partition: partition, result: .failure(error)))
+                        out.append(DeliveryReport(id: r.id, topic: topic, partition: partition, result: .failure(error)))
                     }
                 }
             }
             b.records = []
         }
+        // One hand-over (one lock, at most one wake-up) for all the batches of this response.
+        reports.append(out)
         let flushes: [CheckedContinuation<Void, Never>] = lock.withLock {
             for (b, _) in done { retireLocked(b) }
             defer { flushResumes.removeAll() }
@@ -1137,7 +1140,7 @@ final class ProducerEngine: @unchecked Sendable {
             return flushResumes
         }
         for f in flushes { f.resume() }
-        reportsContinuation.finish()
+        reports.finish()
         let waiters: [CheckedContinuation<Void, Never>] = lock.withLock {
             closed = true
             defer { closeWaiters.removeAll() }

@@ -186,7 +186,7 @@ final class DeliveryReportCollector: @unchecked Sendable {
     private var reports: [DeliveryReport] = []
     private var task: Task<Void, Never>?
 
-    init(_ stream: AsyncStream<DeliveryReport>) {
+    init(_ stream: DeliveryReports) {
         task = Task {
             for await r in stream {
                 self.lock.withLock { self.reports.append(r) }
