@@ -319,6 +319,12 @@ extension KafkaConsumer {
             throw RejoinNow()
         case .fencedInstanceId:
             throw KafkaConsumerError.fenced("another consumer uses group instance id \(configuration.group.groupInstanceId ?? "")")
+        case .invalidRequest, .unknownServerError:
+            // Seen from librdkafka's mock coordinator when a leader's assignment races a new
+            // rebalance: the group is still healthy, so rejoin (after a backoff) instead of dying.
+            logger.warning("SyncGroup refused; rejoining", metadata: ["error": "\(code.summary)"])
+            try await Task.sleep(for: configuration.client.retryBackoff)
+            throw RejoinNow()
         default:
             throw KafkaConsumerError.groupFailure("SyncGroup failed: \(code.summary)")
         }
