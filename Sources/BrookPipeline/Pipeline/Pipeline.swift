@@ -188,7 +188,7 @@ public final class Pipeline<Value: Sendable>: Service, Sendable {
         return state.withLock { s in
             var parts: [TopicPartition: PipelineSnapshot.Partition] = [:]
             for (tp, c) in s.partitions {
-                let (records, seconds) = Self.lag(c, lag[tp], now: now)
+                let (records, seconds) = Self.lag(c, lag[tp], listedEnd: s.listedEnds[tp], now: now)
                 parts[tp] = PipelineSnapshot.Partition(lagRecords: records, lagSeconds: seconds, paused: paused.contains(tp), fenced: c.fenced)
             }
             return PipelineSnapshot(
@@ -201,8 +201,9 @@ public final class Pipeline<Value: Sendable>: Service, Sendable {
 
     /// Records between the committable offset and the high watermark, and the age of the
     /// oldest unfinished record (or, while behind with nothing accepted, of the last finished one).
-    static func lag(_ c: PartitionContext, _ l: PartitionLag?, now: Int64) -> (Int64, Double) {
-        guard let hw = l?.highWatermark, let at = c.tracker.committable ?? l?.position else { return (0, 0) }
+    static func lag(_ c: PartitionContext, _ l: PartitionLag?, listedEnd: Int64? = nil, now: Int64) -> (Int64, Double) {
+        let fetched = l?.highWatermark
+        guard let hw = [fetched, listedEnd].compactMap({ $0 }).max(), let at = c.tracker.committable ?? l?.position else { return (0, 0) }
         let records = max(hw - at, 0)
         guard records > 0 else { return (0, 0) }
         guard let t = c.tracker.oldestPendingTimestamp ?? c.lastFinishedTimestamp ?? l?.lastConsumedTimestamp else { return (records, 0) }
@@ -210,8 +211,19 @@ public final class Pipeline<Value: Sendable>: Service, Sendable {
     }
 
     func metricsLoop(_ consumer: KafkaConsumer) async {
+        let admin = KafkaAdmin(config: configuration.consumer.client, logger: reader.logger)
+        defer { Task { await admin.close() } }
         while !Task.isCancelled {
             state.withLock { $0.sampleRate(now: .now) }
+            // Paused partitions do not fetch: ask for the log end so their lag keeps growing.
+            let assigned = state.withLock { Set($0.partitions.keys) }
+            var ends: [TopicPartition: Int64] = [:]
+            for topic in Set(assigned.map(\.topic)) {
+                if let offsets = try? await admin.listOffsets(topic: topic, spec: .latest) {
+                    for (p, o) in offsets { ends[TopicPartition(topic: topic, partition: p)] = o }
+                }
+            }
+            state.withLock { $0.listedEnds = ends.filter { assigned.contains($0.key) } }
             let snap = snapshot()
             for (tp, p) in snap.partitions { metrics.lag(tp, records: p.lagRecords, seconds: p.lagSeconds) }
             metrics.retain(Set(snap.partitions.keys))

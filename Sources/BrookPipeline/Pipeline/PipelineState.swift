@@ -78,6 +78,9 @@ struct PipelineState<Value: Sendable> {
     var stopping = false
     var workers = 0
     var processed: Int64 = 0
+    /// Log end offsets from ListOffsets, refreshed by the metrics loop: a paused partition does
+    /// not fetch, so the high watermark of its last fetch goes stale while lag grows.
+    var listedEnds: [TopicPartition: Int64] = [:]
     var deadLettered: Int64 = 0
     var parked: Int64 = 0
     /// (when, processed) samples of the last five seconds, for ``PipelineSnapshot/recordsPerSecond``.
