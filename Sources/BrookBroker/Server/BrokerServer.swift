@@ -72,7 +72,12 @@ public final class BrokerServer: Service, Sendable {
         } onGracefulShutdown: {
             self.logger.info("broker shutting down")
             self.stopping.withLock { $0 = true }
-            server.channel.close(promise: nil)
+            // Stop accepting first and let the loop take what was already accepted: a connection
+            // still buffered in `inbound` when it ends would be dropped without being closed
+            // (NIO traps on that in debug builds).
+            server.channel.setOption(.autoRead, value: false).whenComplete { _ in
+                server.channel.eventLoop.scheduleTask(in: .milliseconds(100)) { server.channel.close(promise: nil) }
+            }
             // Stop reading from clients; requests already read still get their responses.
             for c in self.openChannels.withLock({ Array($0.values) }) {
                 c.close(mode: .input, promise: nil)
