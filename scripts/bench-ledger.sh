@@ -23,6 +23,7 @@ TMPROOT=${BENCH_TMP:-/tmp}
 if [[ "${BENCH_SKIP_BUILD:-0}" != 1 ]]; then swift build -c release --product brook >&2; fi
 BROOK="$ROOT/.build/release/brook"
 WORK=$(mktemp -d "$TMPROOT/brook-ledger-bench-XXXXXX")
+chmod 755 "$WORK"  # the postgres user must reach its data dir inside
 PG_PID_DIR=""
 cleanup() {
     [[ -n "${BROKER_PID:-}" ]] && kill "$BROKER_PID" 2>/dev/null || true
@@ -46,7 +47,7 @@ start_postgres() {
     # A durable server (fsync on): the stream and the poller pay the same commit cost.
     $PG_RUNAS "$PG_BIN/pg_ctl" -D "$PG_PID_DIR/data" -l "$PG_PID_DIR/server.log" -w -o "-p $PG_PORT -k $PG_PID_DIR -c listen_addresses= -c max_connections=200" start >/dev/null
     $PG_RUNAS "$PG_BIN/createdb" -h "$PG_PID_DIR" -p "$PG_PORT" -U postgres bench
-    echo "postgres://postgres@/bench?host=$PG_PID_DIR&port=$PG_PORT"
+    PG_URL="postgres://postgres@/bench?host=$PG_PID_DIR&port=$PG_PORT"
 }
 
 # Peak RSS of one `brook ledger run` worker catching up on EVENTS events.
@@ -88,7 +89,7 @@ echo "|---|---|---|"
 for store in $STORES; do
     case $store in
         sqlite) db="sqlite:$WORK/ledger.sqlite" ;;
-        postgres) db=$(start_postgres) ;;
+        postgres) start_postgres; db=$PG_URL ;;
         *) echo "unknown store $store" >&2; exit 2 ;;
     esac
     line=$("$BROOK" ledger bench --db "$db" --events "$EVENTS" --accounts "$ACCOUNTS" --pollers "$POLLERS" --workers "$WORKERS" \
