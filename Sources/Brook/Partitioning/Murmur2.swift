@@ -4,32 +4,39 @@
 /// `murmur2_random` is the same, so a key lands on the same partition whichever client wrote it.
 public enum Murmur2 {
     public static func hash<C: Collection>(_ data: C) -> Int32 where C.Element == UInt8 {
-        let bytes = Array(data)
-        let length = bytes.count
+        Array(data).withUnsafeBytes { hash(raw: $0) }
+    }
+
+    /// `hash` over raw bytes without copying them (the producer's hot path).
+    static func hash(raw: UnsafeRawBufferPointer) -> Int32 {
+        let length = raw.count
         let seed: UInt32 = 0x9747_b28c
         let m: UInt32 = 0x5bd1_e995
-        let r: UInt32 = 24
         var h: UInt32 = seed ^ UInt32(truncatingIfNeeded: length)
         let length4 = length / 4
-        for i in 0..<length4 {
-            let i4 = i * 4
-            var k = UInt32(bytes[i4]) | UInt32(bytes[i4 + 1]) << 8 | UInt32(bytes[i4 + 2]) << 16 | UInt32(bytes[i4 + 3]) << 24
+        var i = 0
+        while i < length4 {
+            var k = raw.loadUnaligned(fromByteOffset: i &* 4, as: UInt32.self).littleEndian
             k = k &* m
-            k ^= k >> r
+            k ^= k >> 24
             k = k &* m
             h = h &* m
             h ^= k
+            i &+= 1
         }
         let tail = length4 * 4
         switch length % 4 {
         case 3:
-            h ^= UInt32(bytes[tail + 2]) << 16
-            fallthrough
+            h ^= UInt32(raw[tail + 2]) << 16
+            h ^= UInt32(raw[tail + 1]) << 8
+            h ^= UInt32(raw[tail])
+            h = h &* m
         case 2:
-            h ^= UInt32(bytes[tail + 1]) << 8
-            fallthrough
+            h ^= UInt32(raw[tail + 1]) << 8
+            h ^= UInt32(raw[tail])
+            h = h &* m
         case 1:
-            h ^= UInt32(bytes[tail])
+            h ^= UInt32(raw[tail])
             h = h &* m
         default:
             break

@@ -125,46 +125,6 @@ func incrementSequence(_ sequence: Int32, by increment: Int32) -> Int32 {
 }
 
 extension Murmur2 {
-    /// `hash` over raw bytes without copying them (the producer's hot path).
-    static func hash(raw: UnsafeRawBufferPointer) -> Int32 {
-        let length = raw.count
-        let seed: UInt32 = 0x9747_b28c
-        let m: UInt32 = 0x5bd1_e995
-        var h: UInt32 = seed ^ UInt32(truncatingIfNeeded: length)
-        let length4 = length / 4
-        var i = 0
-        while i < length4 {
-            var k = raw.loadUnaligned(fromByteOffset: i &* 4, as: UInt32.self).littleEndian
-            k = k &* m
-            k ^= k >> 24
-            k = k &* m
-            h = h &* m
-            h ^= k
-            i &+= 1
-        }
-        let tail = length4 * 4
-        switch length % 4 {
-        case 3:
-            h ^= UInt32(raw[tail + 2]) << 16
-            h ^= UInt32(raw[tail + 1]) << 8
-            h ^= UInt32(raw[tail])
-            h = h &* m
-        case 2:
-            h ^= UInt32(raw[tail + 1]) << 8
-            h ^= UInt32(raw[tail])
-            h = h &* m
-        case 1:
-            h ^= UInt32(raw[tail])
-            h = h &* m
-        default:
-            break
-        }
-        h ^= h >> 13
-        h = h &* m
-        h ^= h >> 15
-        return Int32(bitPattern: h)
-    }
-
     /// Java's `toPositive(murmur2(key)) % partitions` for a key in a buffer.
     static func partition(keyBuffer key: ByteBuffer, partitions: Int32) -> Int32 {
         let h = key.withUnsafeReadableBytes { hash(raw: $0) }
