@@ -1,4 +1,5 @@
 import BrookProtocol
+import NIOCore
 
 /// The request/response bookkeeping of one broker connection, without I/O.
 ///
@@ -20,11 +21,12 @@ struct ConnectionStateMachine<Pending> {
 
     private(set) var state: State = .open
     private var nextCorrelationId: Int32 = 1
-    /// In-flight requests in send order (responses arrive in this order).
-    private var inFlight: [(id: Int32, headerVersion: Int16, pending: Pending)] = []
-    private var head = 0
+    /// In-flight requests in send order (responses arrive in this order). A ring buffer, so a
+    /// delivered entry is released at once: its promise holds the response frame (a fetch
+    /// response of up to a few MiB), and keeping answered entries around kept dozens alive.
+    private var inFlight = CircularBuffer<(id: Int32, headerVersion: Int16, pending: Pending)>()
 
-    var inFlightCount: Int { inFlight.count - head }
+    var inFlightCount: Int { inFlight.count }
 
     /// Registers a request that expects a response; returns its correlation id, or nil when closed.
     mutating func send(responseHeaderVersion: Int16, pending: Pending) -> Int32? {
@@ -46,18 +48,13 @@ struct ConnectionStateMachine<Pending> {
     }
 
     mutating func responseReceived(correlationId: Int32) -> ResponseAction {
-        guard head < inFlight.count else {
+        guard let first = inFlight.first else {
             return .closeConnection("response with correlation id \(correlationId) but no request in flight")
         }
-        let first = inFlight[head]
         guard first.id == correlationId else {
             return .closeConnection("expected correlation id \(first.id), got \(correlationId)")
         }
-        head += 1
-        if head > 64 && head * 2 > inFlight.count {
-            inFlight.removeFirst(head)
-            head = 0
-        }
+        inFlight.removeFirst()
         return .deliver(first.pending, headerVersion: first.headerVersion)
     }
 
@@ -65,9 +62,8 @@ struct ConnectionStateMachine<Pending> {
     mutating func close(_ reason: String) -> [Pending] {
         if case .closed = state { return [] }
         state = .closed(reason)
-        let failed = inFlight[head...].map(\.pending)
+        let failed = inFlight.map(\.pending)
         inFlight.removeAll()
-        head = 0
         return failed
     }
 }
