@@ -55,6 +55,14 @@ public struct LedgerEvent: Sendable, Hashable {
         return LedgerEvent(id: "\(id)/credit", account: to, body: .transferCredit(from: account, transferId: id, cash))
     }
 
+    /// The currency the event moves.
+    public var currency: String {
+        switch body {
+        case .deposit(let c), .withdrawal(let c), .dividend(_, let c), .transfer(_, let c), .transferCredit(_, _, let c): c.currency
+        case .trade(let t): t.currency
+        }
+    }
+
     /// Checks what makes an event impossible to apply at all (as opposed to a business
     /// rejection): such an event is dead-lettered.
     public func validate() throws(LedgerEventError) {

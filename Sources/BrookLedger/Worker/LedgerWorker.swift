@@ -24,6 +24,10 @@ public final class LedgerWorker: Service, Sendable {
         public var relayOutbox = true
         /// How often the outbox of transfer credits is published (100 ms).
         public var outboxInterval: Duration = .milliseconds(100)
+        /// Currencies this deployment books (nil: every one of ``LedgerCurrencies/known``). An
+        /// event in another currency is invalid here: it is dead-lettered and its account
+        /// quarantined until a deployment that books the currency replays it.
+        public var currencies: Set<String>?
         public init(client: ClientConfiguration) { self.client = client }
     }
 
@@ -48,8 +52,16 @@ public final class LedgerWorker: Service, Sendable {
         consumer.offsets.autoOffsetReset = .earliest
         var pc = PipelineConfiguration(consumer: consumer, topics: [configuration.topic])
         pc.maxBatchRecords = configuration.maxBatchRecords
+        let currencies = configuration.currencies
         pipeline = Pipeline(
-            configuration: pc, decoder: { buffer in try LedgerEventCodec.decode(buffer, offset: -1) }, sink: sink,
+            configuration: pc,
+            decoder: { buffer in
+                let event = try LedgerEventCodec.decode(buffer, offset: -1)
+                if let currencies, !currencies.contains(event.currency) {
+                    throw LedgerEventError.invalid("event \(event.id): currency '\(event.currency)' is not booked here").recordError(offset: -1)
+                }
+                return event
+            }, sink: sink,
             logger: logger, metricsFactory: metricsFactory)
     }
 

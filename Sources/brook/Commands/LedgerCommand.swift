@@ -27,6 +27,11 @@ struct LedgerCommand: AsyncParsableCommand {
         @Option(name: .customLong("apply-delay-ms"), help: ArgumentHelp("Sleep before every database call (simulates a slow database).", visibility: .hidden))
         var applyDelayMs: Int = 0
         @Option(name: .customLong("max-batch"), help: "Events per database transaction.") var maxBatch: Int = 500
+        @Option(
+            help: ArgumentHelp(
+                "Currencies this worker books, comma-separated (default: all it knows). Events in others are dead-lettered and their accounts quarantined until replayed.",
+                valueName: "CODES"))
+        var currencies: String?
 
         func run() async throws {
             Bootstrap.run(logLevel: .info)
@@ -39,6 +44,14 @@ struct LedgerCommand: AsyncParsableCommand {
                 c.group = group
                 c.instanceId = instanceId
                 c.maxBatchRecords = maxBatch
+                if let currencies {
+                    let codes = Set(currencies.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).uppercased() })
+                    let unknown = codes.subtracting(LedgerCurrencies.known)
+                    guard unknown.isEmpty else {
+                        throw ValidationError("unknown currencies: \(unknown.sorted().joined(separator: ", ")) (known: \(LedgerCurrencies.known.sorted().joined(separator: ", ")))")
+                    }
+                    c.currencies = codes
+                }
                 let worker = applyDelayMs > 0
                     ? LedgerWorker(configuration: c, sink: DelaySink(store.asSink, delay: .milliseconds(applyDelayMs)), store: store, logger: logger)
                     : LedgerWorker(configuration: c, store: store, logger: logger)
