@@ -80,7 +80,8 @@ public struct ConsumerConfiguration: Sendable {
         /// `fetch.max.wait.ms` (500 ms).
         public var maxWait: Duration = .milliseconds(500)
         /// Bound on records fetched but not yet handed to the application, counting their
-        /// *decompressed* size (16 MiB; like librdkafka's `queued.max.messages.kbytes`). When it is
+        /// *decompressed* size plus each decoded record's own footprint (16 MiB; like librdkafka's
+        /// `queued.max.messages.kbytes`). When it is
         /// reached fetching pauses until the application catches up. A response may overshoot it
         /// by at most one record batch.
         public var maxPrefetchBytes: Int = 16 * 1024 * 1024

@@ -473,7 +473,15 @@ extension KafkaConsumer {
             compressed += batch.bytes.readableBytes
             decompressed += payload.readableBytes + RecordBatchHeader.size
             let type = h.timestampType
-            out.reserveCapacity(out.count + Int(max(h.recordCount, 0)))
+            let n = Int(max(h.recordCount, 0))
+            // The decoded records cost memory too (~100 B each beyond their bytes): count them,
+            // so that the prefetch bound holds for small records as well.
+            bytes += n * MemoryLayout<ConsumerRecord>.stride
+            room -= n * MemoryLayout<ConsumerRecord>.stride
+            if out.capacity < out.count + n {
+                // Geometric growth: reserving exactly per batch would copy the array every batch.
+                out.reserveCapacity(max(out.count + n, out.capacity * 2))
+            }
             for _ in 0..<max(h.recordCount, 0) {
                 let r = try Record.decode(from: &payload)
                 let offset = h.baseOffset &+ Int64(r.offsetDelta)
