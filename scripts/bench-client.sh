@@ -23,6 +23,8 @@
 #   BENCH_RECORDS_1024 [500000]      records per producer run for 1 KiB records (others: 5e8/size)
 #   BENCH_FLUSH [os]                 the broker's --flush policy (os or fsync)
 #   BENCH_PARTITIONS [1]             partitions of each topic (broker --default-partitions)
+#   BENCH_BATCH_SIZE [unset]         batch.size for both producers (unset: each client's own
+#                                    default — librdkafka 1,000,000 bytes, Brook 65,536)
 #   BENCH_REPEAT [1]                 run each pair this many times (alternating) and keep all rows
 #   BENCH_SKIP_BUILD [0]             1: use the existing binaries
 #   BENCH_BUILD_PATH [.build]        swift build --build-path
@@ -103,12 +105,14 @@ for size in $SIZES; do
   n=$(records_for "$size")
   for rep in $(seq "$REPEAT"); do
     rt="rdk-$size-$rep"; bt="brook-$size-$rep"
-    run_client producer librdkafka "$size" "$PRODUCER" -b "$BOOT" -t "$rt" -s "$size" -n "$n" -a all -l 5 -i true -q
+    run_client producer librdkafka "$size" "$PRODUCER" -b "$BOOT" -t "$rt" -s "$size" -n "$n" -a all -l 5 -i true -q \
+      ${BENCH_BATCH_SIZE:+--batch-size "$BENCH_BATCH_SIZE"}
     run_client producer Brook "$size" "$BROOK" perf produce --bootstrap "$BOOT" --topic "$bt" --records "$n" \
-      --record-size "$size" --acks all --linger-ms 5 --idempotence true
+      --record-size "$size" --acks all --linger-ms 5 --idempotence true ${BENCH_BATCH_SIZE:+--batch-size "$BENCH_BATCH_SIZE"}
     # The same without reading a report per record (checked by the log end offsets instead).
     run_client producer "Brook, no reports" "$size" "$BROOK" perf produce --bootstrap "$BOOT" --topic "$bt-nr" \
-      --records "$n" --record-size "$size" --acks all --linger-ms 5 --idempotence true --delivery-reports false
+      --records "$n" --record-size "$size" --acks all --linger-ms 5 --idempotence true --delivery-reports false \
+      ${BENCH_BATCH_SIZE:+--batch-size "$BENCH_BATCH_SIZE"}
     # librdkafka's producer sent one warm-up record before the measured ones.
     run_client consumer librdkafka "$size" "$CONSUMER" -b "$BOOT" -t "$rt" -n $((n + 1))
     run_client consumer Brook "$size" "$BROOK" perf consume --bootstrap "$BOOT" --topic "$rt" --records $((n + 1))
@@ -135,7 +139,7 @@ done
   echo
   echo "Machine: $(nproc) × $cpu_model. Load average before/after: $LOAD_BEFORE / $LOAD_AFTER (other engineers' builds share the 2 cores)."
   echo "Broker: \`brook broker --flush $FLUSH\` (release), $PARTITIONS partition(s) per topic, loopback; broker peak RSS $(awk -v k="${BROKER_HWM:-0}" 'BEGIN {printf "%.0f", k / 1024}') MiB."
-  echo "Producers: acks=all, idempotent, linger 5 ms, no compression, keyless records, one payload reused; librdkafka $rdk (\`bench/rdkafka_producer_bench\`) vs \`brook perf produce\`. Consumers: every partition assigned, from the beginning, no group; \`bench/rdkafka_consumer_bench\` vs \`brook perf consume\`, both reading the topic librdkafka wrote."
+  echo "Producers: acks=all, idempotent, linger 5 ms, batch.size ${BENCH_BATCH_SIZE:-as each client defaults}, no compression, keyless records, one payload reused; librdkafka $rdk (\`bench/rdkafka_producer_bench\`) vs \`brook perf produce\`. Consumers: every partition assigned, from the beginning, no group; \`bench/rdkafka_consumer_bench\` vs \`brook perf consume\`, both reading the topic librdkafka wrote."
   echo "MB = 10⁶ bytes of record values. Peak RSS = the client process's maximum resident set (/usr/bin/time). Whole run ${ELAPSED} s."
   echo
   echo "| role | client | record size | records | msgs/s | MB/s | vs librdkafka | peak RSS | client CPU s | status |"

@@ -7,6 +7,9 @@ struct OutboundRequest {
     var version: Int16
     var clientId: String
     var body: ByteBuffer
+    /// Buffers sent after `body` without being copied into it (a produce request's record
+    /// batches and the framing between them).
+    var tail: [ByteBuffer] = []
     /// nil for requests without a response (produce acks=0); then `promise` completes on write.
     var expectsResponse: Bool
     var promise: EventLoopPromise<ByteBuffer>
@@ -34,15 +37,32 @@ final class KafkaClientHandler: ChannelDuplexHandler {
             promise?.fail(KafkaClientError.connectionClosed("connection is closed"))
             return
         }
-        var frame = context.channel.allocator.buffer(capacity: 64 + req.body.readableBytes)
-        frame.writeInteger(Int32(0))
+        // Size and header in one small buffer; a small body is copied behind them (one buffer
+        // per request), a large one and the tail go out as they are (a vectored write).
+        let inline = req.body.readableBytes <= 8192
+        var head = context.channel.allocator.buffer(capacity: 64 + (inline ? req.body.readableBytes : 0))
+        head.writeInteger(Int32(0))
         RequestHeader(apiKey: req.apiKey.rawValue, apiVersion: req.version, correlationId: id, clientId: req.clientId)
-            .encode(into: &frame, headerVersion: req.apiKey.requestHeaderVersion(req.version))
-        var body = req.body
-        frame.writeBuffer(&body)
-        frame.setInteger(Int32(frame.readableBytes - 4), at: frame.readerIndex)
+            .encode(into: &head, headerVersion: req.apiKey.requestHeaderVersion(req.version))
+        var buffers: [ByteBuffer] = []
+        buffers.reserveCapacity(2 + req.tail.count)
+        var size = head.readableBytes - 4 + req.body.readableBytes
+        if inline {
+            var body = req.body
+            head.writeBuffer(&body)
+            buffers.append(head)
+        } else {
+            buffers.append(head)
+            buffers.append(req.body)
+        }
+        for t in req.tail where t.readableBytes > 0 {
+            size += t.readableBytes
+            buffers.append(t)
+        }
+        buffers[0].setInteger(Int32(size), at: buffers[0].readerIndex)
+        let last: EventLoopPromise<Void>?
         if req.expectsResponse {
-            context.write(wrapOutboundOut(frame), promise: promise)
+            last = promise
         } else {
             let p = req.promise
             let written = context.eventLoop.makePromise(of: Void.self)
@@ -53,8 +73,10 @@ final class KafkaClientHandler: ChannelDuplexHandler {
                 }
             }
             written.futureResult.cascade(to: promise)
-            context.write(wrapOutboundOut(frame), promise: written)
+            last = written
         }
+        for b in buffers.dropLast() { context.write(wrapOutboundOut(b), promise: nil) }
+        context.write(wrapOutboundOut(buffers[buffers.count - 1]), promise: last)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {

@@ -260,7 +260,10 @@ struct ConsumerState {
         let before = bufferedBytes + reservedBytes
         bufferedBytes -= chunks[i].bytes
         chunks.remove(at: i)
-        return before >= maxPrefetchHint && bufferedBytes + reservedBytes < maxPrefetchHint
+        // Fetchers wait for a quarter of the bound to be free (see planFetch), or an empty buffer.
+        let resumeAt = maxPrefetchHint - maxPrefetchHint / 4
+        let after = bufferedBytes + reservedBytes
+        return (before > resumeAt && after <= resumeAt) || (bufferedBytes == 0 && before > 0)
     }
 
     /// Set by the consumer: the prefetch bound, to tell when freeing bytes should wake fetchers.

@@ -30,7 +30,9 @@ extension ConsumerState {
     mutating func planFetch(node: Int32, config: ConsumerConfiguration.Fetch) -> FetchPlan? {
         guard lifecycle == .running else { return nil }
         let budget = config.maxPrefetchBytes - bufferedBytes - reservedBytes
-        guard budget > 0 else { return nil }
+        // Wait until a quarter of the bound is free: fetching each sliver as it frees up means
+        // many small responses, each costing a round trip and per-fetch work.
+        guard budget > 0, budget >= config.maxPrefetchBytes / 4 || bufferedBytes == 0 else { return nil }
         var tps = partitions.compactMap { tp, p in p.leader == node && p.isFetchable ? tp : nil }
         guard !tps.isEmpty else { return nil }
         tps.sort()
@@ -467,17 +469,17 @@ extension KafkaConsumer {
             next = max(next, h.nextOffset)
             if checkCRCs { try batch.verifyCRC() }
             var payload = try batch.uncompressedPayload()
-            bytes += payload.readableBytes
-            room -= payload.readableBytes
+            // The decoded records cost memory too (~100 B each beyond their bytes): count them,
+            // so that the prefetch bound holds for small records as well; the expansion ratio
+            // includes them, so fetches ask for what fits once decoded.
+            let footprint = payload.readableBytes + Int(max(h.recordCount, 0)) * MemoryLayout<ConsumerRecord>.stride
+            bytes += footprint
+            room -= footprint
             decodedAny = true
             compressed += batch.bytes.readableBytes
-            decompressed += payload.readableBytes + RecordBatchHeader.size
+            decompressed += footprint + RecordBatchHeader.size
             let type = h.timestampType
             let n = Int(max(h.recordCount, 0))
-            // The decoded records cost memory too (~100 B each beyond their bytes): count them,
-            // so that the prefetch bound holds for small records as well.
-            bytes += n * MemoryLayout<ConsumerRecord>.stride
-            room -= n * MemoryLayout<ConsumerRecord>.stride
             if out.capacity < out.count + n {
                 // Geometric growth: reserving exactly per batch would copy the array every batch.
                 out.reserveCapacity(max(out.count + n, out.capacity * 2))

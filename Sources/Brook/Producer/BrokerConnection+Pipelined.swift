@@ -12,11 +12,21 @@ extension BrokerConnection {
     func enqueue<R: KafkaRequestMessage>(
         _ request: R, version: Int16, expectsResponse: Bool, timeout: Duration, capacity: Int
     ) -> EventLoopFuture<ByteBuffer> {
-        var body = channel.allocator.buffer(capacity: capacity)
-        request.encode(into: &body, version: version)
         let promise = channel.eventLoop.makePromise(of: ByteBuffer.self)
-        let out = OutboundRequest(apiKey: R.apiKey, version: version, clientId: clientId, body: body,
+        var out: OutboundRequest
+        if let produce = request as? ProduceRequest {
+            // Record batches go to the socket uncopied.
+            var segments = produce.encodeSegments(version: version, allocator: channel.allocator)
+            let body = segments.removeFirst()
+            out = OutboundRequest(apiKey: R.apiKey, version: version, clientId: clientId, body: body,
                                   expectsResponse: expectsResponse, promise: promise)
+            out.tail = segments
+        } else {
+            var body = channel.allocator.buffer(capacity: capacity)
+            request.encode(into: &body, version: version)
+            out = OutboundRequest(apiKey: R.apiKey, version: version, clientId: clientId, body: body,
+                                  expectsResponse: expectsResponse, promise: promise)
+        }
         let channel = self.channel
         let address = self.address
         // As in `send`: a request that times out poisons the in-order response stream.

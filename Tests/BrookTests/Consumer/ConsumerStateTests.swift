@@ -122,4 +122,29 @@ struct ConsumerStateTests {
         #expect(r?.offset == 0)
         #expect(wake)
     }
+
+    /// Fetching waits for a quarter of the bound to be free: refilling each sliver as it frees
+    /// up would mean many small responses.
+    @Test func fetchesWaitForAQuarterOfTheBoundToBeFree() {
+        var s = ready([a, b])
+        s.partitions[a]!.leader = 1
+        s.partitions[b]!.leader = 1
+        s.partitions[b]!.paused = true
+        var config = ConsumerConfiguration.Fetch()
+        config.maxPrefetchBytes = 1000
+        s.maxPrefetchHint = 1000
+        let plan = s.planFetch(node: 1, config: config)!
+        let chunk = { (offset: Int64, bytes: Int) in
+            DecodedChunk(tp: a, epoch: s.partitions[a]!.epoch, records: [record(a, offset)], nextOffset: offset + 1, bytes: bytes, highWatermark: 10)
+        }
+        _ = s.applyFetch(plan, [a: .data(chunk(0, 500), highWatermark: 10, logStartOffset: 0)], policy: .earliest, compressed: 500, decompressed: 500)
+        s.chunks.append(FetchedChunk(chunk(1, 300), partition: s.partitions[a]!))
+        s.bufferedBytes += 300
+        // 800 of 1000 buffered: 200 free is less than a quarter.
+        #expect(s.planFetch(node: 1, config: config) == nil)
+        let (first, wake) = s.takeRecord()  // frees 500: crosses below three quarters
+        #expect(first?.offset == 0)
+        #expect(wake)
+        #expect(s.planFetch(node: 1, config: config) != nil)
+    }
 }
