@@ -102,6 +102,7 @@ let package = Package(
         .executableTarget(
             name: "brook",
             dependencies: [
+                "CBrookNative",
                 "Brook",
                 "BrookPipeline",
                 "BrookOps",

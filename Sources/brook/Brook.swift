@@ -8,4 +8,18 @@ struct BrookCLI: AsyncParsableCommand {
         subcommands: [UpCommand.self, BrokerCommand.self, ProduceCommand.self, ConsumeCommand.self, TopicsCommand.self, GroupsCommand.self,
                       DltCommand.self, PerfCommand.self, LedgerCommand.self]
     )
+
+    static func main() async {
+        MemoryTuning.apply()
+        do {
+            var command = try parseAsRoot()
+            if var command = command as? any AsyncParsableCommand {
+                try await command.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            exit(withError: error)
+        }
+    }
 }

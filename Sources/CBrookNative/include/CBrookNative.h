@@ -72,4 +72,8 @@ int brook_snappy_uncompressed_length(const uint8_t *in, size_t n, size_t *result
 /// Decompresses a raw snappy block whose declared length must equal `out_len`. 0 ok, -1 corrupt.
 int brook_snappy_decompress(const uint8_t *in, size_t n, uint8_t *out, size_t out_len);
 
+/// Caps glibc's malloc arenas at `n` (mallopt M_ARENA_MAX); returns 1 on success, 0 where the
+/// allocator has no such setting.
+int brook_set_malloc_arenas(int n);
+
 #endif
