@@ -232,25 +232,43 @@ public final class KafkaConsumer: Sendable {
         case wait
     }
 
+    enum Poll<T> {
+        case value(T)
+        case end
+        case empty
+    }
+
+    /// One synchronous attempt: what the application gets now, if anything. The per-record
+    /// path stays out of async calls (each costs task-allocator frames and a TLS lookup).
+    @inline(__always)
+    func poll<T: Sendable>(_ take: (inout ConsumerState) -> (T?, wake: Bool)) throws -> Poll<T> {
+        let (value, error, end, revoking, wake, start) = state.withLock { s -> (T?, (any Error)?, Bool, Bool, Bool, Bool) in
+            let start = s.lifecycle == .idle
+            let revoking = s.completeInFlight()
+            if !s.errors.isEmpty { return (nil, s.errors.removeFirst(), false, revoking, false, start) }
+            guard s.isDelivering else { return (nil, nil, true, revoking, false, start) }
+            let (v, wake) = take(&s)
+            return (v, nil, false, revoking, wake, start)
+        }
+        if start { startIfNeeded() }
+        if revoking { progressSignal.signal() }
+        if wake { fetchSignal.signal() }
+        if let error { throw error }
+        if end { return .end }
+        if let value { return .value(value) }
+        return .empty
+    }
+
     func next<T: Sendable>(_ take: (inout ConsumerState) -> (T?, wake: Bool)) async throws -> T? {
         // The generation to wait on, read before the last check for records (no lost wake-ups).
         var generation: UInt64?
         while true {
             if Task.isCancelled { return nil }
-            let (value, error, end, revoking, wake, start) = state.withLock { s -> (T?, (any Error)?, Bool, Bool, Bool, Bool) in
-                let start = s.lifecycle == .idle
-                let revoking = s.completeInFlight()
-                if !s.errors.isEmpty { return (nil, s.errors.removeFirst(), false, revoking, false, start) }
-                guard s.isDelivering else { return (nil, nil, true, revoking, false, start) }
-                let (v, wake) = take(&s)
-                return (v, nil, false, revoking, wake, start)
+            switch try poll(take) {
+            case .value(let v): return v
+            case .end: return nil
+            case .empty: break
             }
-            if start { startIfNeeded() }
-            if revoking { progressSignal.signal() }
-            if wake { fetchSignal.signal() }
-            if let error { throw error }
-            if end { return nil }
-            if let value { return value }
             if let g = generation {
                 await dataSignal.wait(since: g)
                 generation = nil
@@ -261,7 +279,13 @@ public final class KafkaConsumer: Sendable {
     }
 
     func nextRecord() async throws -> ConsumerRecord? {
-        try await next { $0.takeRecord() }
+        // Fast path: a prefetched record, without entering the async wait loop.
+        if Task.isCancelled { return nil }
+        switch try poll({ $0.takeRecord() }) {
+        case .value(let r): return r
+        case .end: return nil
+        case .empty: return try await next { $0.takeRecord() }
+        }
     }
 
     func nextBatch() async throws -> ConsumerRecordBatch? {
