@@ -19,6 +19,10 @@ public final class Broker: Sendable {
     let listeningPort: Mutex<Int>
     let groups: GroupCoordinator
     let background = Mutex<[Task<Void, Never>]>([])
+    /// Made once: creating a metric looks it up in the registry under a lock.
+    let requestCounters: [APIKey: Metrics.Counter] = Dictionary(
+        uniqueKeysWithValues: APIKey.allCases.map { ($0, Metrics.Counter(label: "brook_broker_requests_total", dimensions: [("api", $0.name)])) })
+    let bytesOutCounter = Metrics.Counter(label: "brook_broker_bytes_out_total")
 
     public static let offsetsTopic = "__consumer_offsets"
 
@@ -162,7 +166,7 @@ public final class Broker: Sendable {
         } catch {
             return .close("malformed \(api.name) v\(header.apiVersion) request: \(error)")
         }
-        Metrics.Counter(label: "brook_broker_requests_total", dimensions: [("api", api.name)]).increment()
+        requestCounters[api]?.increment()
         let ctx = RequestContext(header: header, api: api, connection: connection)
         return await dispatch(request, ctx)
     }
@@ -173,7 +177,7 @@ public final class Broker: Sendable {
         ResponseHeader(correlationId: correlationId).encode(into: &buf, headerVersion: R.apiKey.responseHeaderVersion(version))
         r.encode(into: &buf, version: version)
         buf.setInteger(Int32(buf.readableBytes - 4), at: buf.readerIndex)
-        Metrics.Counter(label: "brook_broker_bytes_out_total").increment(by: Int64(buf.readableBytes))
+        bytesOutCounter.increment(by: Int64(buf.readableBytes))
         return buf
     }
 

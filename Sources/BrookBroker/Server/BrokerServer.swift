@@ -115,11 +115,12 @@ public final class BrokerServer: Service, Sendable {
                         }
                     }
                     var slot: UInt64 = 0
+                    let bytesIn = Metrics.Counter(label: "brook_broker_bytes_in_total")
                     do {
                         for try await frame in inbound {
                             let mySlot = slot
                             slot += 1
-                            Metrics.Counter(label: "brook_broker_bytes_in_total").increment(by: Int64(frame.readableBytes + 4))
+                            bytesIn.increment(by: Int64(frame.readableBytes + 4))
                             switch await self.broker.handle(frame: frame, connection: conn) {
                             case .respond(let buf):
                                 sink.yield((mySlot, buf))
@@ -135,6 +136,9 @@ public final class BrokerServer: Service, Sendable {
                             }
                         }
                     } catch is ConnectionClosed {
+                    } catch is CancellationError {
+                        // The broker is shutting down: not the client's fault, nothing to warn about.
+                        logger.debug("closing connection at shutdown")
                     } catch {
                         logger.warning("closing connection", metadata: ["reason": "\(error)"])
                     }
