@@ -69,18 +69,10 @@ struct TopicsAsCodeTests {
     }
 
     @Test func appliesToTheEmbeddedBrokerAndIsIdempotent() async throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("brook-ops-\(UUID().uuidString)")
-        defer { try? FileManager.default.removeItem(at: dir) }
-        var config = BrokerConfig(dataDirectory: dir)
-        config.port = 0
-        config.flushPolicy = .os
         var logger = Logger(label: "test.ops")
         logger.logLevel = .error
-        let broker = try Broker(config: config, logger: logger)
-        let server = BrokerServer(broker: broker, logger: logger)
-        let task = Task { try await server.run() }
-        defer { task.cancel() }
-        let port = await server.waitUntilListening()
+        let broker = try await EmbeddedBroker.start(logger: logger) { $0.flushPolicy = .os }
+        let port = broker.port
 
         let admin = KafkaAdmin(config: ClientConfiguration(bootstrapServers: [BrokerAddress(host: "127.0.0.1", port: port)]), logger: logger)
         let applier = TopicApplier(admin: admin, logger: logger)
@@ -105,5 +97,6 @@ struct TopicsAsCodeTests {
         }
         #expect(try await admin.listTopics().contains { $0.name == "fresh" } == false)
         await admin.close()
+        await broker.stop()
     }
 }

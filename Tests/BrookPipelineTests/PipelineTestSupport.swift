@@ -10,19 +10,14 @@ import Testing
 
 /// The embedded broker on a free port, with a producer and admin client for the test.
 final class PipelineTestBroker: Sendable {
-    let server: BrokerServer
-    let task: Task<Void, any Error>
-    let port: Int
-    let directory: URL
+    let embedded: EmbeddedBroker
     let producer: KafkaProducer
     let admin: KafkaAdmin
+    var port: Int { embedded.port }
 
-    private init(server: BrokerServer, task: Task<Void, any Error>, port: Int, directory: URL) throws {
-        self.server = server
-        self.task = task
-        self.port = port
-        self.directory = directory
-        let client = ClientConfiguration(bootstrapServers: [BrokerAddress(host: "127.0.0.1", port: port)])
+    private init(embedded: EmbeddedBroker) throws {
+        self.embedded = embedded
+        let client = ClientConfiguration(bootstrapServers: [BrokerAddress(host: "127.0.0.1", port: embedded.port)])
         var pc = ProducerConfiguration(client: client)
         pc.linger = .milliseconds(1)
         producer = try KafkaProducer(configuration: pc, logger: quietLogger("test.producer"))
@@ -30,27 +25,13 @@ final class PipelineTestBroker: Sendable {
     }
 
     static func start() async throws -> PipelineTestBroker {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("brook-pipeline-\(UUID().uuidString)")
-        var config = BrokerConfig(dataDirectory: dir)
-        config.port = 0
-        config.groupInitialRebalanceDelayMs = 0
-        config.groupMinSessionTimeoutMs = 1000
-        config.flushPolicy = .os
-        config.autoCreateTopics = false
-        let logger = quietLogger("test.broker", .error)
-        let broker = try Broker(config: config, logger: logger)
-        let server = BrokerServer(broker: broker, logger: logger)
-        let task = Task { try await server.run() }
-        let port = await server.waitUntilListening()
-        return try PipelineTestBroker(server: server, task: task, port: port, directory: dir)
+        try PipelineTestBroker(embedded: try await EmbeddedBroker.start(.testing, logger: quietLogger("test.broker", .error)))
     }
 
     func stop() async {
         await producer.close()
         await admin.close()
-        task.cancel()
-        _ = try? await task.value
-        try? FileManager.default.removeItem(at: directory)
+        await embedded.stop()
     }
 
     var client: ClientConfiguration { ClientConfiguration(bootstrapServers: [BrokerAddress(host: "127.0.0.1", port: port)]) }

@@ -292,19 +292,19 @@ extension LedgerCommand {
                 print(try await LedgerBench.run(database: database, client: client, configuration: c, logger: logger))
                 return
             }
-            let dir = FileManager.default.temporaryDirectory.appendingPathComponent("brook-bench-\(UUID().uuidString.prefix(8))")
-            defer { try? FileManager.default.removeItem(at: dir) }
-            var bc = BrokerConfig(dataDirectory: dir)
-            bc.port = 0
-            bc.flushPolicy = flush
-            bc.groupInitialRebalanceDelayMs = 0
-            let broker = try Broker(config: bc, logger: logger)
-            let server = BrokerServer(broker: broker, logger: logger)
-            let task = Task { try await server.run() }
-            let port = await server.waitUntilListening()
-            defer { task.cancel() }
-            let client = ClientConfiguration(bootstrapServers: [BrokerAddress(host: "127.0.0.1", port: port)])
-            let result = try await LedgerBench.run(database: database, client: client, configuration: c, logger: logger)
+            let broker = try await EmbeddedBroker.start(logger: logger) { bc in
+                bc.flushPolicy = flush
+                bc.groupInitialRebalanceDelayMs = 0
+            }
+            let client = ClientConfiguration(bootstrapServers: [BrokerAddress(host: "127.0.0.1", port: broker.port)])
+            let result: String
+            do {
+                result = "\(try await LedgerBench.run(database: database, client: client, configuration: c, logger: logger))"
+            } catch {
+                await broker.stop()
+                throw error
+            }
+            await broker.stop()
             print("\(events) events, \(accounts) accounts, embedded broker (flush \(flush)), \(pollers) pollers vs \(workers) worker(s) on \(partitions) partitions")
             print(result)
         }

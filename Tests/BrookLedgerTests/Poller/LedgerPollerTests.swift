@@ -1,7 +1,7 @@
 import BrookLedger
 import Testing
 
-@Suite("Legacy poller", .serialized)
+@Suite("Legacy poller", .serialized, .timeLimit(.minutes(3)))
 struct LedgerPollerTests {
     /// Four pollers drain one queue: every event is applied exactly once, per-account order
     /// holds (the balances equal an in-order replay), poison rows are marked dead, and

@@ -4,7 +4,7 @@ import BrookPipeline
 import Testing
 
 /// One behaviour, two databases: every test runs on SQLite and on a real PostgreSQL.
-@Suite("Ledger stores", .serialized)
+@Suite("Ledger stores", .serialized, .timeLimit(.minutes(3)))
 struct LedgerStoreSuite {
     private func withStore(_ kind: StoreKind, _ body: (any LedgerStore) async throws -> Void) async throws {
         let store = try await kind.makeStore()

@@ -4,7 +4,7 @@ import Testing
 
 /// Stream sink vs poller on the same database kind and the same events, both verified; prints
 /// the rates (a debug build on a shared machine: the ratio matters, not the absolute numbers).
-@Suite("Ledger throughput", .serialized)
+@Suite("Ledger throughput", .serialized, .timeLimit(.minutes(3)))
 struct ThroughputTests {
     static let events = Array(LedgerGenerator(LedgerGeneratorConfig(accounts: 200, events: 6_000, seed: 11, skew: .zipf(exponent: 1.0))))
     static let partitions: Int32 = 8

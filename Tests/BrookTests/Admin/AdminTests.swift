@@ -8,29 +8,20 @@ import Testing
 
 /// A real broker on a loopback port for the admin tests.
 private final class AdminTestBroker: Sendable {
-    let server: BrokerServer
-    let task: Task<Void, any Error>
-    let port: Int
-    let dir: URL
+    let embedded: EmbeddedBroker
 
     init() async throws {
-        dir = FileManager.default.temporaryDirectory.appendingPathComponent("brook-admin-\(UUID().uuidString)")
-        var c = BrokerConfig(dataDirectory: dir)
-        c.port = 0
-        c.groupInitialRebalanceDelayMs = 0
         var logger = Logger(label: "admin-test")
         logger.logLevel = .warning
-        let s = BrokerServer(broker: try Broker(config: c, logger: logger), logger: logger)
-        server = s
-        task = Task { try await s.run() }
-        port = await s.waitUntilListening()
+        embedded = try await EmbeddedBroker.start(logger: logger) { c in
+            c.groupInitialRebalanceDelayMs = 0
+            c.flushPolicy = .os
+        }
     }
 
-    func stop() async {
-        task.cancel()
-        _ = try? await task.value
-        try? FileManager.default.removeItem(at: dir)
-    }
+    var port: Int { embedded.port }
+
+    func stop() async { await embedded.stop() }
 
     var config: ClientConfiguration { ClientConfiguration(bootstrapServers: [BrokerAddress(host: "127.0.0.1", port: port)]) }
 }

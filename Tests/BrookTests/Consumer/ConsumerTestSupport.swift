@@ -12,42 +12,22 @@ typealias TP = Brook.TopicPartition
 
 /// The embedded broker with its real TCP server, on a free port, for consumer tests.
 final class ConsumerTestBroker: Sendable {
-    let broker: Broker
-    let server: BrokerServer
-    let task: Task<Void, any Error>
-    let port: Int
-    let directory: URL
+    let embedded: EmbeddedBroker
+    var broker: Broker { embedded.broker }
+    var port: Int { embedded.port }
 
-    private init(broker: Broker, server: BrokerServer, task: Task<Void, any Error>, port: Int, directory: URL) {
-        self.broker = broker
-        self.server = server
-        self.task = task
-        self.port = port
-        self.directory = directory
+    private init(embedded: EmbeddedBroker) {
+        self.embedded = embedded
     }
 
     static func start(configure: (inout BrokerConfig) -> Void = { _ in }) async throws -> ConsumerTestBroker {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("brook-consumer-\(UUID().uuidString)")
-        var config = BrokerConfig(dataDirectory: dir)
-        config.port = 0
-        config.groupInitialRebalanceDelayMs = 0
-        config.groupMinSessionTimeoutMs = 1000
-        config.flushPolicy = .os
-        config.autoCreateTopics = false
-        configure(&config)
         var logger = Logger(label: "test.broker")
         logger.logLevel = .error
-        let broker = try Broker(config: config, logger: logger)
-        let server = BrokerServer(broker: broker, logger: logger)
-        let task = Task { try await server.run() }
-        let port = await server.waitUntilListening()
-        return ConsumerTestBroker(broker: broker, server: server, task: task, port: port, directory: dir)
+        return ConsumerTestBroker(embedded: try await EmbeddedBroker.start(.testing, logger: logger, configure: configure))
     }
 
     func stop() async {
-        task.cancel()
-        _ = try? await task.value
-        try? FileManager.default.removeItem(at: directory)
+        await embedded.stop()
     }
 
     var bootstrap: [BrokerAddress] { [BrokerAddress(host: "127.0.0.1", port: port)] }

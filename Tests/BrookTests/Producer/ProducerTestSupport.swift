@@ -12,8 +12,7 @@ final class ProducerTestBroker: @unchecked Sendable {
     let directory: URL
     let port: Int
     let defaultPartitions: Int32
-    private var server: BrokerServer?
-    private var task: Task<Void, any Error>?
+    private var embedded: EmbeddedBroker?
     let logger: Logger
 
     var address: BrokerAddress { BrokerAddress(host: "127.0.0.1", port: port) }
@@ -36,26 +35,20 @@ final class ProducerTestBroker: @unchecked Sendable {
 
     /// Starts a broker on the data directory and port (again, after `stop`).
     func start() async throws {
-        var c = BrokerConfig(dataDirectory: directory)
-        c.port = port
-        c.flushPolicy = .os
-        c.defaultPartitions = defaultPartitions
-        c.groupInitialRebalanceDelayMs = 0
-        let broker = try Broker(config: c, logger: logger)
-        let server = BrokerServer(broker: broker, logger: logger)
-        self.server = server
-        task = Task { try await server.run() }
-        _ = await server.waitUntilListening()
+        let (port, partitions) = (self.port, defaultPartitions)
+        embedded = try await EmbeddedBroker.start(.testing, dataDirectory: directory, logger: logger) { c in
+            c.port = port
+            c.defaultPartitions = partitions
+            c.autoCreateTopics = true
+            c.groupMinSessionTimeoutMs = 6000
+        }
     }
 
     /// Stops the server abruptly (connections dropped, in-flight requests unanswered) and closes
     /// the broker's files.
     func stop() async {
-        task?.cancel()
-        _ = try? await task?.value
-        if let server { await server.broker.shutdown() }
-        task = nil
-        server = nil
+        await embedded?.stop(removeData: false)
+        embedded = nil
     }
 
     func removeFiles() {

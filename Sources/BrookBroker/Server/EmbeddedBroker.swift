@@ -1,0 +1,84 @@
+import Foundation
+import Logging
+
+/// A broker running inside this process on a loopback port: for tests, benchmarks and tools
+/// that want a real Kafka-protocol broker without a separate process (as Spring's
+/// `@EmbeddedKafka` or Testcontainers give Java tests).
+///
+/// ```swift
+/// let broker = try await EmbeddedBroker.start(.testing)
+/// defer { Task { await broker.stop() } }
+/// let client = ClientConfiguration(bootstrapServers: [.init(host: "127.0.0.1", port: broker.port)])
+/// ```
+public final class EmbeddedBroker: Sendable {
+    /// Settings a test suite wants and a laptop does not.
+    public enum Profile: Sendable {
+        /// ``BrokerConfig``'s defaults (fsync before acknowledging, 3 s initial rebalance delay).
+        case standard
+        /// No initial rebalance delay, a 1 s session-timeout floor, `flush: os` (no fsync),
+        /// no topic auto-creation: groups form at once and nothing waits on the disk.
+        case testing
+    }
+
+    public let broker: Broker
+    public let server: BrokerServer
+    /// The bound port (an ephemeral one unless the configuration named a port).
+    public let port: Int
+    public let host: String
+    private let task: Task<Void, any Error>
+    /// The directory to delete on ``stop(removeData:)``, when this type made it.
+    private let ownedDirectory: URL?
+
+    private init(broker: Broker, server: BrokerServer, task: Task<Void, any Error>, port: Int, ownedDirectory: URL?) {
+        self.broker = broker
+        self.server = server
+        self.task = task
+        self.port = port
+        self.host = broker.config.host
+        self.ownedDirectory = ownedDirectory
+    }
+
+    /// Starts a broker on 127.0.0.1 and an ephemeral port.
+    ///
+    /// - Parameters:
+    ///   - dataDirectory: where the logs go; nil makes a fresh temporary directory that
+    ///     ``stop(removeData:)`` deletes. A given directory is kept, so a broker can be stopped
+    ///     and started again on the same data (and `configure` can pin the port).
+    ///   - configure: last changes to the configuration (port, partitions, policies).
+    public static func start(
+        _ profile: Profile = .standard, dataDirectory: URL? = nil, logger: Logger = Logger(label: "brook.embedded"),
+        configure: (inout BrokerConfig) -> Void = { _ in }
+    ) async throws -> EmbeddedBroker {
+        let owned = dataDirectory == nil
+        let dir = dataDirectory ?? FileManager.default.temporaryDirectory.appendingPathComponent("brook-embedded-\(UUID().uuidString)")
+        var config = BrokerConfig(dataDirectory: dir)
+        config.host = "127.0.0.1"
+        config.port = 0
+        if profile == .testing {
+            config.groupInitialRebalanceDelayMs = 0
+            config.groupMinSessionTimeoutMs = 1000
+            config.flushPolicy = .os
+            config.autoCreateTopics = false
+        }
+        configure(&config)
+        let broker = try Broker(config: config, logger: logger)
+        let server = BrokerServer(broker: broker, logger: logger)
+        let task = Task { try await server.run() }
+        let port = await server.waitUntilListening()
+        return EmbeddedBroker(broker: broker, server: server, task: task, port: port, ownedDirectory: owned ? dir : nil)
+    }
+
+    /// "127.0.0.1:PORT", for `bootstrap.servers`.
+    public var bootstrap: String { "\(host):\(port)" }
+
+    /// Stops serving (in-flight requests finish, logs are flushed). A temporary data directory
+    /// is deleted unless `removeData` is false.
+    public func stop(removeData: Bool = true) async {
+        task.cancel()
+        // Cancelled rather than shut down gracefully, the server skips closing the broker.
+        if case .failure = await task.result { await broker.shutdown() }
+        if removeData, let ownedDirectory {
+            try? FileManager.default.removeItem(at: ownedDirectory)
+        }
+    }
+}
