@@ -18,6 +18,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 from brookutil import wait_for
@@ -48,11 +49,14 @@ def brook(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
 
 
 class Worker:
+    started: list["Worker"] = []
+
     def __init__(self, bootstrap: str, db: Path, log: Path, *extra: str):
         self.log = log
         self.proc = subprocess.Popen(
             [str(broker_binary()), "ledger", "run", "--bootstrap", bootstrap, "--db", f"sqlite:{db}", *extra],
             stdout=open(log, "wb"), stderr=subprocess.STDOUT)
+        Worker.started.append(self)
 
     def stop(self):
         self.proc.send_signal(signal.SIGTERM)
@@ -64,6 +68,17 @@ class Worker:
 
     def alive(self):
         assert self.proc.poll() is None, "worker died:\n" + self.log.read_text()[-3000:]
+
+
+@pytest.fixture(autouse=True)
+def no_leftover_workers():
+    """A failed assertion must not leave workers running into the next tests."""
+    yield
+    for w in Worker.started:
+        if w.proc.poll() is None:
+            w.proc.kill()
+            w.proc.wait()
+    Worker.started.clear()
 
 
 def query(db: Path, sql: str, *args):
