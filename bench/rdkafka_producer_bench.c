@@ -32,6 +32,8 @@
 #include <time.h>
 
 #include <librdkafka/rdkafka.h>
+
+#include "bench_util.h"
 #include <librdkafka/rdkafka_mock.h>
 
 static volatile sig_atomic_t g_stop = 0;
@@ -48,19 +50,6 @@ static struct {
     int warmup_ok;
     int fatal;
 } g;
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static double cpu_s(void) {
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
-           (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
-}
 
 static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
     (void)rk;
@@ -122,15 +111,6 @@ static void usage(const char *argv0) {
         "  -X key=value            any other librdkafka property (repeatable)\n"
         "  -q, --quiet             no progress on stderr\n",
         argv0);
-}
-
-static int set_conf(rd_kafka_conf_t *conf, const char *k, const char *v) {
-    char err[512];
-    if (rd_kafka_conf_set(conf, k, v, err, sizeof(err)) != RD_KAFKA_CONF_OK) {
-        fprintf(stderr, "config %s=%s: %s\n", k, v, err);
-        return -1;
-    }
-    return 0;
 }
 
 int main(int argc, char **argv) {
