@@ -257,13 +257,18 @@ struct ConsumerState {
     }
 
     private mutating func removeChunk(at i: Int) -> Bool {
-        let before = bufferedBytes + reservedBytes
+        let before = prefetchHasRoom(bound: maxPrefetchHint)
         bufferedBytes -= chunks[i].bytes
         chunks.remove(at: i)
-        // Fetchers wait for a quarter of the bound to be free (see planFetch), or an empty buffer.
-        let resumeAt = maxPrefetchHint - maxPrefetchHint / 4
-        let after = bufferedBytes + reservedBytes
-        return (before > resumeAt && after <= resumeAt) || (bufferedBytes == 0 && before > 0)
+        return !before && prefetchHasRoom(bound: maxPrefetchHint)
+    }
+
+    /// Whether a fetch may start: a quarter of the prefetch bound is free, or nothing is buffered.
+    /// Fetching each sliver as it frees up would mean many small responses, each costing a round
+    /// trip and per-fetch work.
+    func prefetchHasRoom(bound: Int) -> Bool {
+        let used = bufferedBytes + reservedBytes  // (the bound may be Int.max: no subtraction from it)
+        return used < bound && (used <= bound - bound / 4 || bufferedBytes == 0)
     }
 
     /// Set by the consumer: the prefetch bound, to tell when freeing bytes should wake fetchers.

@@ -29,10 +29,8 @@ extension ConsumerState {
     /// Partitions led by `node` that can be fetched now, within the prefetch budget.
     mutating func planFetch(node: Int32, config: ConsumerConfiguration.Fetch) -> FetchPlan? {
         guard lifecycle == .running else { return nil }
+        guard prefetchHasRoom(bound: config.maxPrefetchBytes) else { return nil }
         let budget = config.maxPrefetchBytes - bufferedBytes - reservedBytes
-        // Wait until a quarter of the bound is free: fetching each sliver as it frees up means
-        // many small responses, each costing a round trip and per-fetch work.
-        guard budget > 0, budget >= config.maxPrefetchBytes / 4 || bufferedBytes == 0 else { return nil }
         var tps = partitions.compactMap { tp, p in p.leader == node && p.isFetchable ? tp : nil }
         guard !tps.isEmpty else { return nil }
         tps.sort()
@@ -469,22 +467,22 @@ extension KafkaConsumer {
             next = max(next, h.nextOffset)
             if checkCRCs { try batch.verifyCRC() }
             var payload = try batch.uncompressedPayload()
+            let n = Int(max(h.recordCount, 0))
             // The decoded records cost memory too (~100 B each beyond their bytes): count them,
             // so that the prefetch bound holds for small records as well; the expansion ratio
             // includes them, so fetches ask for what fits once decoded.
-            let footprint = payload.readableBytes + Int(max(h.recordCount, 0)) * MemoryLayout<ConsumerRecord>.stride
+            let footprint = payload.readableBytes + n * MemoryLayout<ConsumerRecord>.stride
             bytes += footprint
             room -= footprint
             decodedAny = true
             compressed += batch.bytes.readableBytes
             decompressed += footprint + RecordBatchHeader.size
             let type = h.timestampType
-            let n = Int(max(h.recordCount, 0))
             if out.capacity < out.count + n {
                 // Geometric growth: reserving exactly per batch would copy the array every batch.
                 out.reserveCapacity(max(out.count + n, out.capacity * 2))
             }
-            for _ in 0..<max(h.recordCount, 0) {
+            for _ in 0..<n {
                 let r = try Record.decode(from: &payload)
                 let offset = h.baseOffset &+ Int64(r.offsetDelta)
                 guard offset >= fetchOffset else { continue }

@@ -771,7 +771,6 @@ final class ProducerEngine: @unchecked Sendable {
         request.acks = config.acks.rawValue
         request.timeoutMs = Int32(clamping: config.requestTimeout.milliseconds)
         var byTopic: [String: Int] = [:]
-        var capacity = 256
         for b in sendable {
             var pd = ProduceRequest.PartitionProduceData()
             pd.index = b.partition.id
@@ -785,16 +784,13 @@ final class ProducerEngine: @unchecked Sendable {
                 td.partitionData = [pd]
                 byTopic[name] = request.topicData.count
                 request.topicData.append(td)
-                capacity += name.utf8.count + 16
             }
-            let size = b.bytes?.readableBytes ?? 0
-            capacity += size + 16
-            batchSizeRecorder.record(size)
+            batchSizeRecorder.record(b.bytes?.readableBytes ?? 0)
         }
         do {
             let version = try connection.version(for: .produce)
             let future = connection.enqueue(request, version: version, expectsResponse: config.acks != .none,
-                                            timeout: config.requestTimeout + .seconds(5), capacity: capacity)
+                                            timeout: config.requestTimeout + .seconds(5))
             return StartedProduce(batches: sendable, future: future, version: version, started: .now)
         } catch {
             return StartedProduce(batches: sendable, started: .now, error: error)

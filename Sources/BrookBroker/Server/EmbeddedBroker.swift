@@ -24,7 +24,7 @@ public final class EmbeddedBroker: Sendable {
     public let server: BrokerServer
     /// The bound port (an ephemeral one unless the configuration named a port).
     public let port: Int
-    public let host: String
+    public var host: String { broker.config.host }
     private let task: Task<Void, any Error>
     /// The directory to delete on ``stop(removeData:)``, when this type made it.
     private let ownedDirectory: URL?
@@ -34,7 +34,6 @@ public final class EmbeddedBroker: Sendable {
         self.server = server
         self.task = task
         self.port = port
-        self.host = broker.config.host
         self.ownedDirectory = ownedDirectory
     }
 
