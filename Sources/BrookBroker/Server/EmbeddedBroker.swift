@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import ServiceLifecycle
 
 /// A broker running inside this process on a loopback port: for tests, benchmarks and tools
 /// that want a real Kafka-protocol broker without a separate process (as Spring's
@@ -25,13 +26,15 @@ public final class EmbeddedBroker: Sendable {
     /// The bound port (an ephemeral one unless the configuration named a port).
     public let port: Int
     public var host: String { broker.config.host }
+    private let group: ServiceGroup
     private let task: Task<Void, any Error>
     /// The directory to delete on ``stop(removeData:)``, when this type made it.
     private let ownedDirectory: URL?
 
-    private init(broker: Broker, server: BrokerServer, task: Task<Void, any Error>, port: Int, ownedDirectory: URL?) {
+    private init(broker: Broker, server: BrokerServer, group: ServiceGroup, task: Task<Void, any Error>, port: Int, ownedDirectory: URL?) {
         self.broker = broker
         self.server = server
+        self.group = group
         self.task = task
         self.port = port
         self.ownedDirectory = ownedDirectory
@@ -62,9 +65,12 @@ public final class EmbeddedBroker: Sendable {
         configure(&config)
         let broker = try Broker(config: config, logger: logger)
         let server = BrokerServer(broker: broker, logger: logger)
-        let task = Task { try await server.run() }
+        // In a service group so that stopping is the server's graceful shutdown, as in `brook up`
+        // (cancelling its task instead drops connections it has accepted but not yet served).
+        let group = ServiceGroup(configuration: .init(services: [.init(service: server)], logger: logger))
+        let task = Task { try await group.run() }
         let port = await server.waitUntilListening()
-        return EmbeddedBroker(broker: broker, server: server, task: task, port: port, ownedDirectory: owned ? dir : nil)
+        return EmbeddedBroker(broker: broker, server: server, group: group, task: task, port: port, ownedDirectory: owned ? dir : nil)
     }
 
     /// "127.0.0.1:PORT", for `bootstrap.servers`.
@@ -73,8 +79,8 @@ public final class EmbeddedBroker: Sendable {
     /// Stops serving (in-flight requests finish, logs are flushed). A temporary data directory
     /// is deleted unless `removeData` is false.
     public func stop(removeData: Bool = true) async {
-        task.cancel()
-        // Cancelled rather than shut down gracefully, the server skips closing the broker.
+        await group.triggerGracefulShutdown()
+        // The server closes the broker at the end of a graceful run; not if the run failed.
         if case .failure = await task.result { await broker.shutdown() }
         if removeData, let ownedDirectory {
             try? FileManager.default.removeItem(at: ownedDirectory)

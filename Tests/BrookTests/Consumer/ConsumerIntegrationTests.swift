@@ -467,6 +467,36 @@ struct ConsumerIntegrationTests {
         }
     }
 
+    /// Small records: the decoded records' own footprint (~100 B each) counts against the bound,
+    /// not only their bytes (counting bytes alone let 16 MiB of 100 B records take ~2× that).
+    @Test func prefetchCountsEachDecodedRecordsFootprint() async throws {
+        try await withConsumerBroker { broker in
+            try await broker.createTopic("tiny", partitions: 1)
+            for _ in 0..<6 {
+                try await broker.produce("tiny", partition: 0, values: Array(repeating: "x", count: 1000))
+            }
+            var config = testConsumerConfig(broker, group: nil)
+            config.fetch.maxPrefetchBytes = 30_000
+            let consumer = try KafkaConsumer(configuration: config, logger: testLogger())
+            try consumer.assign([TP("tiny", 0)])
+            var it = consumer.messages.makeAsyncIterator()
+            _ = try await it.next()
+            var peak = 0
+            for _ in 0..<20 {
+                try await Task.sleep(for: .milliseconds(50))
+                peak = max(peak, consumer.state.withLock { s in s.chunks.reduce(0) { $0 + $1.records.count - $1.index } })
+            }
+            // Bound plus at most one batch (1,000 records) of decoded records: ~1,250 at most.
+            // Counting only the ~8 bytes each record takes on the wire would buffer ~3,500.
+            #expect(peak > 0)
+            #expect(peak * MemoryLayout<ConsumerRecord>.stride <= 30_000 + 1000 * (MemoryLayout<ConsumerRecord>.stride + 16))
+            var n = 1
+            while n < 6000, try await it.next() != nil { n += 1 }
+            #expect(n == 6000)
+            await consumer.close()
+        }
+    }
+
     @Test func memberRemovedByTheCoordinatorLosesItsPartitionsAndRejoins() async throws {
         try await withConsumerBroker { broker in
             try await broker.createTopic("lost", partitions: 2)
