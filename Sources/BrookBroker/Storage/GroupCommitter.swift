@@ -132,10 +132,17 @@ public final class GroupCommitter: Sendable {
     /// (behind other logs, for fairness) if more arrived during the fsync.
     private func runRound(_ log: PartitionLog) {
         let id = ObjectIdentifier(log)
-        let waiters = state.withLock { s -> [Waiter] in
+        var waiters = state.withLock { s -> [Waiter] in
             let taken = s.logs[id]?.waiters ?? []
             s.logs[id]?.waiters = []
             return taken
+        }
+        // Waiters that arrived while the previous round's fsync was running may already be
+        // covered by it: answer them without another fsync.
+        let durable = log.flushedOffset
+        if waiters.contains(where: { durable > $0.offset }) {
+            for waiter in waiters where durable > waiter.offset { waiter.callback(.success(())) }
+            waiters.removeAll { durable > $0.offset }
         }
         if !waiters.isEmpty {
             let result: Result<Void, any Error>

@@ -29,8 +29,23 @@ struct StorageGroupCommitTests {
             let syncs = log.fsyncCount - syncsBefore
             print("group commit: 100 appends, \(committer.waitRequests) waits, \(rounds) flush rounds, \(syncs) fsyncs in \(ContinuousClock.now - started)")
             #expect(log.flushedOffset == 1_000)
-            #expect(rounds >= 1 && rounds <= 25)
+            // How many appends land between two fsyncs depends on scheduling: alone, 1 to 3
+            // rounds; beside other tests on 2 cores, up to 57 were seen. Without group commit
+            // there would be 100. The bound that matters is checked deterministically below.
+            #expect(rounds >= 1 && rounds < 100)
             #expect(syncs <= rounds * 2)
+
+            // Deterministic: 100 waits on appends that are all in place share one or two rounds.
+            var appended: Int64 = 0
+            for _ in 0..<100 { appended = try log.append(batch).lastOffset }
+            let last = appended
+            let roundsBefore = committer.flushRounds
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for _ in 0..<100 { group.addTask { try await committer.waitDurable(log, upTo: last) } }
+                try await group.waitForAll()
+            }
+            #expect(log.flushedOffset == 2_000)
+            #expect(committer.flushRounds - roundsBefore <= 2)
             try await committer.shutdown()
         }
     }
