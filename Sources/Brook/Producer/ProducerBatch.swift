@@ -37,8 +37,8 @@ final class ProducerBatch: @unchecked Sendable {
     @exclusivity(unchecked) var bytes: ByteBuffer?
     @exclusivity(unchecked) var records: ContiguousArray<PendingRecord> = []
     @exclusivity(unchecked) var recordCount: Int32 = 0
-    /// Memory reserved from `buffer.memory` for this batch.
-    let reserved: Int
+    /// Memory reserved from `buffer.memory` for this batch; grows while the batch is open.
+    @exclusivity(unchecked) var reserved: Int
     let createdAt: ContinuousClock.Instant
     let deadline: ContinuousClock.Instant
     @exclusivity(unchecked) var state: State = .open

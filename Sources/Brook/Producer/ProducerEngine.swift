@@ -185,8 +185,13 @@ final class ProducerEngine: @unchecked Sendable {
             let part = topic.partitions[Int(partitionId)]
             // The open batch, if the record fits.
             if let batch = part.open {
-                if let size = batch.append(timestamp: timestamp, key: record.key, value: record.value, headers: record.headers,
-                                           limit: batch.reserved) {
+                var size = batch.append(timestamp: timestamp, key: record.key, value: record.value, headers: record.headers,
+                                        limit: batch.reserved)
+                if size == nil, growReservationLocked(batch, for: record) {
+                    size = batch.append(timestamp: timestamp, key: record.key, value: record.value, headers: record.headers,
+                                        limit: batch.reserved)
+                }
+                if let size {
                     let id = register(batch, timestamp: timestamp, waiter: waiter)
                     if sticky { noteStickyBytes(topic, size) }
                     if batch.approximateSize >= batchSizeClose {
@@ -209,7 +214,9 @@ final class ProducerEngine: @unchecked Sendable {
                 return .failed(.broker(.messageTooLarge, resource: "topic \(record.topic)",
                                        message: "record of about \(estimated) bytes exceeds max.request.size \(config.maxRequestSize) or buffer.memory \(config.bufferMemory)"))
             }
-            let need = max(config.batchSize, estimated)
+            // A new batch reserves a first step of batch.size and grows while records come
+            // (`growReservationLocked`): a partition with little traffic holds little memory.
+            let need = max(min(config.batchSize, Self.firstReservation), estimated)
             if held >= need {
                 available += held - need
                 held = 0
@@ -244,6 +251,25 @@ final class ProducerEngine: @unchecked Sendable {
         }
         wake?.signal()
         return result
+    }
+
+    /// Bytes a new batch reserves before it grows.
+    static let firstReservation = 16 * 1024
+
+    /// Grows an open batch's share of `buffer.memory` (doubling, up to batch.size) so `record`
+    /// fits; false when the batch is at batch.size or the memory is not free now (then the batch
+    /// closes and the record starts a new one, waiting for memory like any other).
+    private func growReservationLocked(_ batch: ProducerBatch, for record: ProducerRecord) -> Bool {
+        guard batch.reserved < config.batchSize, memoryWaiters.isEmpty else { return false }
+        let wanted = batch.approximateSize + Self.estimatedSize(record)
+        guard wanted <= config.batchSize else { return false }
+        let target = min(config.batchSize, max(batch.reserved * 2, wanted))
+        let delta = target - batch.reserved
+        guard available >= delta else { return false }
+        available -= delta
+        batch.reserved = target
+        bufferGauge.record(config.bufferMemory - available)
+        return true
     }
 
     private func returnHeld(_ held: inout Int) {

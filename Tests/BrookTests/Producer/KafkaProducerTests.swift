@@ -296,6 +296,45 @@ struct KafkaProducerTests {
         }
     }
 
+    @Test("an open batch holds the memory it uses, not batch.size: 64 open batches of 1 MiB fit in 2 MiB")
+    func openBatchesReserveOnUse() async throws {
+        let broker = try await ProducerTestBroker.start()
+        defer { broker.removeFiles() }
+        try await broker.createTopic("reserve", partitions: 64)
+        let producer = try KafkaProducer(configuration: makeProducerConfig(broker) {
+            $0.bufferMemory = 2 * 1024 * 1024
+            $0.batchSize = 1024 * 1024
+            $0.linger = .seconds(30)
+        }, logger: producerTestLogger)
+        // One small record per partition: each opens a batch that lingers. Had each reserved
+        // batch.size, the third would wait for memory until the linger ended.
+        let opened = Task {
+            for p in Int32(0)..<64 {
+                _ = try await producer.sendAsync(ProducerRecord(topic: "reserve", partition: p, value: "r\(p)"))
+            }
+        }
+        let all = try await withThrowingTaskGroup(of: Bool.self) { group in
+            group.addTask { try await opened.value; return true }
+            group.addTask { try await Task.sleep(for: .seconds(10)); return false }
+            defer { group.cancelAll() }
+            return try await group.next()!
+        }
+        #expect(all, "64 open batches were accepted without waiting for memory")
+        #expect(producer.bufferedBytes <= 64 * ProducerEngine.firstReservation)
+        // One partition's batch grows while records come, up to batch.size.
+        let payload = String(repeating: "g", count: 1000)
+        for i in 0..<300 {
+            _ = try await producer.sendAsync(ProducerRecord(topic: "reserve", partition: 0, value: "\(i):" + payload))
+        }
+        let buffered = producer.bufferedBytes
+        #expect(buffered > 300 * 1000 && buffered <= 63 * ProducerEngine.firstReservation + 1024 * 1024)
+        await producer.flush()
+        #expect(producer.bufferedBytes == 0)
+        await producer.close()
+        let read = try await broker.consumeAll(topic: "reserve", partitions: 64)
+        #expect(read.values.map(\.count).reduce(0, +) == 364)
+    }
+
     @Test("broker restart mid-stream: idempotent retries lose and duplicate nothing, order kept")
     func brokerRestart() async throws {
         let broker = try await ProducerTestBroker.start()
