@@ -45,10 +45,13 @@ public struct ProducerConfiguration: Sendable {
     /// yet full waits for more records before it is sent.
     public var linger: Duration = .milliseconds(5)
 
-    /// `batch.size` (default 65536 bytes; Kafka's is 16384): upper bound of one partition's batch
-    /// (uncompressed). Larger batches mean fewer requests at high rates. A record larger than this
-    /// goes alone in a batch of its own size.
-    public var batchSize: Int = 64 * 1024
+    /// `batch.size` (default 1,000,000 bytes, as librdkafka's; Java's is 16384): upper bound of one
+    /// partition's batch (uncompressed). Larger batches mean fewer requests at high rates. A batch
+    /// takes `buffer.memory` as it fills (16 KiB first, then doubling), so a quiet partition holds
+    /// little. A record larger than this goes alone in a batch of its own size. Brokers refuse a
+    /// batch above the topic's `max.message.bytes` (1,048,588 by default on Kafka, MSK and
+    /// Redpanda): lower this for topics configured smaller.
+    public var batchSize: Int = 1_000_000
 
     /// `compression.type` (default none): gzip, snappy, lz4 and zstd are available.
     public var compression: CompressionCodec = .none
