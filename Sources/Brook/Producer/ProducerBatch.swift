@@ -92,12 +92,13 @@ final class ProducerBatch: @unchecked Sendable {
 
     /// Encodes the batch (compressing if configured) and patches the producer identity in.
     func prepareForSend() throws {
-        if bytes == nil, var b = builder {
-            builder = nil
-            b.producerId = producerId
-            b.producerEpoch = producerEpoch
-            b.baseSequence = baseSequence
-            bytes = try b.finish()
+        if bytes == nil, builder != nil {
+            builder!.producerId = producerId
+            builder!.producerEpoch = producerEpoch
+            builder!.baseSequence = baseSequence
+            // Moved out, not copied: a second reference to its buffer would make finishing
+            // (which writes the header) copy the whole batch.
+            bytes = try builder.take()!.finish()
             headerStale = false
         } else if headerStale, var buf = bytes {
             bytes = nil
@@ -166,6 +167,25 @@ final class PartitionState: @unchecked Sendable {
     /// under a new producer id (newer than `resetGeneration`) once nothing is in flight.
     var needsReset = false
     var resetGeneration = 0
+    /// Size and record count the previous batch closed at: where the next one starts.
+    @exclusivity(unchecked) var lastBatchBytes = 0
+    @exclusivity(unchecked) var lastBatchRecords = 0
+
+    /// Closes the open batch: it waits in `ready` to be sent.
+    func closeOpen() {
+        guard let b = open else { return }
+        open = nil
+        b.state = .ready
+        ready.append(b)
+        noteClosed(b)
+    }
+
+    /// Remembers what the batch used (rounded up to a power of two, so that the next one rarely
+    /// grows), not what it reserved: after a burst, quiet batches shrink back.
+    func noteClosed(_ b: ProducerBatch) {
+        lastBatchBytes = b.approximateSize <= 1 ? 0 : 1 << (Int.bitWidth - (b.approximateSize - 1).leadingZeroBitCount)
+        lastBatchRecords = Int(b.recordCount)
+    }
 
     init(topic: TopicState, id: Int32) {
         self.topic = topic

@@ -195,17 +195,13 @@ final class ProducerEngine: @unchecked Sendable {
                     let id = register(batch, timestamp: timestamp, waiter: waiter)
                     if sticky { noteStickyBytes(topic, size) }
                     if batch.approximateSize >= batchSizeClose {
-                        part.open = nil
-                        batch.state = .ready
-                        part.ready.append(batch)
+                        part.closeOpen()
                         wake = senders[part.leader]?.signal
                     }
                     if held > 0 { returnHeld(&held) }
                     return .appended(id)
                 }
-                part.open = nil
-                batch.state = .ready
-                part.ready.append(batch)
+                part.closeOpen()
                 wake = senders[part.leader]?.signal
             }
             // A new batch.
@@ -216,7 +212,9 @@ final class ProducerEngine: @unchecked Sendable {
             }
             // A new batch reserves a first step of batch.size and grows while records come
             // (`growReservationLocked`): a partition with little traffic holds little memory.
-            let need = max(min(config.batchSize, Self.firstReservation), estimated)
+            // Starting at the size the partition's previous batch reached saves growing (and
+            // copying) every batch of a busy partition.
+            let need = max(min(config.batchSize, max(Self.firstReservation, part.lastBatchBytes)), estimated)
             if held >= need {
                 available += held - need
                 held = 0
@@ -237,15 +235,12 @@ final class ProducerEngine: @unchecked Sendable {
             let batch = ProducerBatch(number: number, partition: part, builder: builder, reserved: need,
                                       createdAt: now, deadline: now + config.deliveryTimeout)
             incomplete.insert(number)
+            if waiter != nil || reportsEnabled { batch.records.reserveCapacity(part.lastBatchRecords) }
             part.open = batch
             let size = batch.append(timestamp: timestamp, key: record.key, value: record.value, headers: record.headers, limit: .max)!
             let id = register(batch, timestamp: timestamp, waiter: waiter)
             if sticky { noteStickyBytes(topic, size) }
-            if batch.approximateSize >= batchSizeClose {
-                part.open = nil
-                batch.state = .ready
-                part.ready.append(batch)
-            }
+            if batch.approximateSize >= batchSizeClose { part.closeOpen() }
             wake = senders[part.leader]?.signal
             return .appended(id)
         }
@@ -742,6 +737,7 @@ final class ProducerEngine: @unchecked Sendable {
         } else {
             if b === p.open {
                 p.open = nil
+                p.noteClosed(b)
             } else if let i = p.ready.firstIndex(where: { $0 === b }) {
                 p.ready.remove(at: i)
             }
@@ -1048,6 +1044,7 @@ final class ProducerEngine: @unchecked Sendable {
     private func deliver(_ done: [(ProducerBatch, Result<(Int64, Int64), KafkaClientError>)]) {
         guard !done.isEmpty else { return }
         var out: [DeliveryReport] = []
+        out.reserveCapacity(done.reduce(0) { $0 + $1.0.records.count })
         for (b, result) in done {
             let topic = b.partition.topic.name
             let partition = b.partition.id

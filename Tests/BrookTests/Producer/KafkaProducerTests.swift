@@ -296,7 +296,7 @@ struct KafkaProducerTests {
         }
     }
 
-    @Test("an open batch holds the memory it uses, not batch.size: 64 open batches of 1 MiB fit in 2 MiB")
+    @Test("an open batch holds the memory it uses, not batch.size: 64 open batches of 1 MiB fit in 2 MiB, and shrink back after a burst")
     func openBatchesReserveOnUse() async throws {
         let broker = try await ProducerTestBroker.start()
         defer { broker.removeFiles() }
@@ -330,9 +330,16 @@ struct KafkaProducerTests {
         #expect(buffered > 300 * 1000 && buffered <= 63 * ProducerEngine.firstReservation + 1024 * 1024)
         await producer.flush()
         #expect(producer.bufferedBytes == 0)
+        // The next batch starts at the size the last one reached; after a small one, small again.
+        _ = try await producer.sendAsync(ProducerRecord(topic: "reserve", partition: 0, value: "after"))
+        #expect(producer.bufferedBytes >= 256 * 1024)
+        await producer.flush()
+        _ = try await producer.sendAsync(ProducerRecord(topic: "reserve", partition: 0, value: "quiet"))
+        #expect(producer.bufferedBytes <= ProducerEngine.firstReservation)
+        await producer.flush()
         await producer.close()
         let read = try await broker.consumeAll(topic: "reserve", partitions: 64)
-        #expect(read.values.map(\.count).reduce(0, +) == 364)
+        #expect(read.values.map(\.count).reduce(0, +) == 366)
     }
 
     @Test("broker restart mid-stream: idempotent retries lose and duplicate nothing, order kept")
@@ -347,16 +354,19 @@ struct KafkaProducerTests {
         }, logger: producerTestLogger)
         let reports = DeliveryReportCollector(producer.deliveryReports)
         let n = 30_000
+        let appended = ManagedCounter()
         let sender = Task {
             for i in 0..<n {
                 try await producer.sendAsync(ProducerRecord(topic: "restart", key: "key-\(i % 101)", value: "\(i)"))
-                if i % 1000 == 999 { await Task.yield() }
+                appended.increment()
+                // Paced, so that records are still being sent when the broker goes down (unpaced,
+                // all of them could be acknowledged before the first stop).
+                if i % 100 == 99 { try await Task.sleep(for: .milliseconds(1)) }
             }
         }
         // Stop the broker while records are streaming, twice.
-        for _ in 0..<2 {
-            let before = reports.count
-            while reports.count < before + 3000 { try await Task.sleep(for: .milliseconds(2)) }
+        for stopAt in [n / 3, 2 * n / 3] {
+            while appended.value < stopAt { try await Task.sleep(for: .milliseconds(1)) }
             await broker.stop()
             try await Task.sleep(for: .milliseconds(300))
             try await broker.start()
