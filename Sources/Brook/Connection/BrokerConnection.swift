@@ -59,7 +59,10 @@ public final class BrokerConnection: Sendable {
                             let handler = try NIOSSLClientHandler(context: sslContext, serverHostname: address.host.first?.isNumber == true ? nil : address.host)
                             try channel.pipeline.syncOperations.addHandler(handler)
                         }
-                        try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(KafkaFrameDecoder(maxFrameSize: maxFrame)))
+                        // Responses come from the broker the client chose: a fetch response's
+                        // buffer is sized once from its length (up to 64 MiB).
+                        let decoder = KafkaFrameDecoder(maxFrameSize: maxFrame, reserveUpTo: 64 * 1024 * 1024)
+                        try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(decoder))
                         try channel.pipeline.syncOperations.addHandler(KafkaClientHandler())
                     }
                 }

@@ -31,17 +31,62 @@ public final class BrokerServer: Service, Sendable {
     /// The port actually bound (useful with port 0), once listening.
     public var port: Int? { boundPort.withLock { $0 } }
 
-    /// Waits until the listener is bound and returns its port.
-    public func waitUntilListening() async -> Int {
+    /// Waits until the listener is bound and returns its port; nil if `run()` failed before
+    /// (the port taken, say: the error is what `run()` threw).
+    public func waitUntilListening() async -> Int? {
         if let p = port { return p }
         for await p in ready.stream { return p }
-        return port ?? 0
+        return port
     }
 
     public func run() async throws {
         let config = broker.config
         let maxFrame = config.socketRequestMaxBytes
-        let server = try await ServerBootstrap(group: group)
+        let server: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>
+        do {
+            server = try await bind(maxFrame: maxFrame)
+        } catch {
+            // Whoever waits for the listener learns that none is coming.
+            ready.continuation.finish()
+            throw error
+        }
+        let port = server.channel.localAddress?.port ?? config.port
+        boundPort.withLock { $0 = port }
+        broker.setListeningPort(port)
+        ready.continuation.yield(port)
+        ready.continuation.finish()
+        logger.info("broker listening", metadata: ["host": "\(config.host)", "port": "\(port)", "data_dir": "\(config.dataDirectory.path)"])
+        try await broker.start()
+        // The accept loop runs in a task of its own, so that cancelling `run()` does not end it
+        // abruptly: connections accepted but not yet taken from `inbound` would be dropped
+        // unclosed (NIO traps on that in debug builds). Cancellation and graceful shutdown both
+        // stop the listener; the loop then drains what was accepted and ends.
+        let acceptLoop = Task {
+            try await withThrowingDiscardingTaskGroup { tasks in
+                try await server.executeThenClose { inbound in
+                    for try await connection in inbound {
+                        tasks.addTask {
+                            await self.serve(connection)
+                        }
+                    }
+                }
+            }
+        }
+        try await withGracefulShutdownHandler {
+            try await withTaskCancellationHandler {
+                try await acceptLoop.value
+            } onCancel: {
+                self.beginShutdown(server.channel)
+            }
+        } onGracefulShutdown: {
+            self.beginShutdown(server.channel)
+        }
+        await broker.shutdown()
+    }
+
+    private func bind(maxFrame: Int) async throws -> NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never> {
+        let config = broker.config
+        return try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
@@ -52,39 +97,25 @@ public final class BrokerServer: Service, Sendable {
                     return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
                 }
             }
-        let port = server.channel.localAddress?.port ?? config.port
-        boundPort.withLock { $0 = port }
-        broker.setListeningPort(port)
-        ready.continuation.yield(port)
-        ready.continuation.finish()
-        logger.info("broker listening", metadata: ["host": "\(config.host)", "port": "\(port)", "data_dir": "\(config.dataDirectory.path)"])
-        try await broker.start()
-        try await withGracefulShutdownHandler {
-            try await withThrowingDiscardingTaskGroup { tasks in
-                try await server.executeThenClose { inbound in
-                    for try await connection in inbound {
-                        tasks.addTask {
-                            await self.serve(connection)
-                        }
-                    }
-                }
-            }
-        } onGracefulShutdown: {
-            self.logger.info("broker shutting down")
-            self.stopping.withLock { $0 = true }
-            // Stop accepting first and let the loop take what was already accepted: a connection
-            // still buffered in `inbound` when it ends would be dropped without being closed
-            // (NIO traps on that in debug builds).
-            server.channel.setOption(.autoRead, value: false).whenComplete { _ in
-                server.channel.eventLoop.scheduleTask(in: .milliseconds(100)) { server.channel.close(promise: nil) }
-            }
-            // Stop reading from clients; requests already read still get their responses.
-            for c in self.openChannels.withLock({ Array($0.values) }) {
-                c.close(mode: .input, promise: nil)
-                c.eventLoop.scheduleTask(in: .seconds(2)) { c.close(promise: nil) }
-            }
+    }
+
+    /// Stops accepting, then stops reading from clients (requests already read still get their
+    /// responses); idle clients are closed after two seconds.
+    private func beginShutdown(_ listener: any Channel) {
+        let first = stopping.withLock { s in
+            defer { s = true }
+            return !s
         }
-        await broker.shutdown()
+        guard first else { return }
+        logger.info("broker shutting down")
+        // Stop accepting first and let the loop take what was already accepted.
+        listener.setOption(.autoRead, value: false).whenComplete { _ in
+            listener.eventLoop.scheduleTask(in: .milliseconds(100)) { listener.close(promise: nil) }
+        }
+        for c in openChannels.withLock({ Array($0.values) }) {
+            c.close(mode: .input, promise: nil)
+            c.eventLoop.scheduleTask(in: .seconds(2)) { c.close(promise: nil) }
+        }
     }
 
     private func serve(_ channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>) async {
@@ -155,6 +186,17 @@ public final class BrokerServer: Service, Sendable {
 }
 
 struct ConnectionClosed: Error {}
+
+public enum BrokerServerError: Error, CustomStringConvertible {
+    /// The server stopped before it listened.
+    case notListening(String)
+
+    public var description: String {
+        switch self {
+        case .notListening(let address): return "the broker did not start listening on \(address)"
+        }
+    }
+}
 
 /// Per-connection facts the request handlers need (for logs and group membership).
 public final class Connection: Sendable {

@@ -69,7 +69,11 @@ public final class EmbeddedBroker: Sendable {
         // (cancelling its task instead drops connections it has accepted but not yet served).
         let group = ServiceGroup(configuration: .init(services: [.init(service: server)], logger: logger))
         let task = Task { try await group.run() }
-        let port = await server.waitUntilListening()
+        guard let port = await server.waitUntilListening() else {
+            // Not listening (the port taken, say): the run's error says why.
+            try await task.value
+            throw BrokerServerError.notListening("\(config.host):\(config.port)")
+        }
         return EmbeddedBroker(broker: broker, server: server, group: group, task: task, port: port, ownedDirectory: owned ? dir : nil)
     }
 

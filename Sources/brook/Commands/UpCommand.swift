@@ -53,7 +53,11 @@ struct UpCommand: AsyncParsableCommand {
         // The broker has its own group: it starts first and stops last, after every client of it.
         let brokerGroup = ServiceGroup(configuration: .init(services: [.init(service: server)], logger: logger))
         let serverTask = Task { try await brokerGroup.run() }
-        let boundPort = await server.waitUntilListening()
+        guard let boundPort = await server.waitUntilListening() else {
+            // Binding failed (the port in use, say): report the reason instead of waiting.
+            try await serverTask.value
+            throw BrokerServerError.notListening("\(host):\(bc.port)")
+        }
         let client = ClientConfiguration(bootstrapServers: [BrokerAddress(host: host, port: boundPort)])
 
         do {

@@ -102,6 +102,24 @@ import Testing
         try ByteToMessageDecoderVerifier.verifyDecoder(inputOutputPairs: [(input, frames)]) {
             KafkaFrameDecoder(maxFrameSize: 1024)
         }
+        // Sizing the buffer from a frame's length changes nothing about what comes out.
+        try ByteToMessageDecoderVerifier.verifyDecoder(inputOutputPairs: [(input, frames)]) {
+            KafkaFrameDecoder(maxFrameSize: 1024, reserveUpTo: 1024)
+        }
+    }
+
+    @Test func aPartialFrameMakesRoomForItsWholeSizeUpToTheLimit() {
+        var partial = buf(i32(50_000) + [1, 2, 3])
+        KafkaFrameDecoder.makeRoomForFrame(&partial, upTo: 100_000)
+        #expect(partial.writableBytes >= 50_000 - 3)
+        #expect(partial.readableBytes == 7)
+        // Over the limit, or with none: growth is left to the handler.
+        var large = buf(i32(500_000) + [1, 2, 3])
+        KafkaFrameDecoder.makeRoomForFrame(&large, upTo: 100_000)
+        #expect(large.capacity < 500_000)
+        var unlimited = buf(i32(50_000) + [1, 2, 3])
+        KafkaFrameDecoder.makeRoomForFrame(&unlimited, upTo: 0)
+        #expect(unlimited.capacity < 50_000)
     }
 
     @Test func frameDecoderRejectsOversizedAndNegativeFrames() {

@@ -27,10 +27,20 @@ final class ProducerTestBroker: @unchecked Sendable {
     }
 
     static func start(defaultPartitions: Int32 = 3) async throws -> ProducerTestBroker {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("brook-producer-test-\(UUID().uuidString)")
-        let b = ProducerTestBroker(directory: dir, port: try await freePort(), defaultPartitions: defaultPartitions)
-        try await b.start()
-        return b
+        // A fixed port (restarts must keep it), found free a moment ago: another socket of this
+        // busy process may take it meanwhile, so a failed start tries another one.
+        var attempt = 0
+        while true {
+            let dir = FileManager.default.temporaryDirectory.appendingPathComponent("brook-producer-test-\(UUID().uuidString)")
+            let b = ProducerTestBroker(directory: dir, port: try await freePort(), defaultPartitions: defaultPartitions)
+            do {
+                try await b.start()
+                return b
+            } catch where attempt < 5 {
+                attempt += 1
+                b.removeFiles()
+            }
+        }
     }
 
     /// Starts a broker on the data directory and port (again, after `stop`).
