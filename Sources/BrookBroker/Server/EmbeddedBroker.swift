@@ -4,7 +4,7 @@ import ServiceLifecycle
 
 /// A broker running inside this process on a loopback port: for tests, benchmarks and tools
 /// that want a real Kafka-protocol broker without a separate process (as Spring's
-/// `@EmbeddedKafka` or Testcontainers give Java tests).
+/// `@EmbeddedKafka` or Testcontainers give Java tests), and for `brook up`.
 ///
 /// ```swift
 /// let broker = try await EmbeddedBroker.start(.testing)

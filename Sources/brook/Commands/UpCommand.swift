@@ -44,20 +44,14 @@ struct UpCommand: AsyncParsableCommand {
 
         // The broker first: everything else is its client.
         let (host, port) = try parseHostPort(listen, defaultPort: 9092)
-        var bc = BrokerConfig(dataDirectory: root.appendingPathComponent("data"))
-        bc.host = host
-        bc.port = port
-        bc.flushPolicy = flush
-        let broker = try Broker(config: bc, logger: logger)
-        let server = BrokerServer(broker: broker, logger: logger)
-        // The broker has its own group: it starts first and stops last, after every client of it.
-        let brokerGroup = ServiceGroup(configuration: .init(services: [.init(service: server)], logger: logger))
-        let serverTask = Task { try await brokerGroup.run() }
-        guard let boundPort = await server.waitUntilListening() else {
-            // Binding failed (the port in use, say): report the reason instead of waiting.
-            try await serverTask.value
-            throw BrokerServerError.notListening("\(host):\(bc.port)")
+        // The broker runs in its own service group: it starts first and stops last, after every
+        // client of it. A port in use fails here with the bind error.
+        let embedded = try await EmbeddedBroker.start(.standard, dataDirectory: root.appendingPathComponent("data"), logger: logger) {
+            $0.host = host
+            $0.port = port
+            $0.flushPolicy = flush
         }
+        let boundPort = embedded.port
         let client = ClientConfiguration(bootstrapServers: [BrokerAddress(host: host, port: boundPort)])
 
         do {
@@ -104,12 +98,10 @@ struct UpCommand: AsyncParsableCommand {
             try await store.close()
             say("\nbrook up: stopped cleanly (\(generator.produced) events produced this run)\n")
         } catch {
-            await brokerGroup.triggerGracefulShutdown()
-            _ = try? await serverTask.value
+            await embedded.stop(removeData: false)
             throw error
         }
-        await brokerGroup.triggerGracefulShutdown()
-        _ = try? await serverTask.value
+        await embedded.stop(removeData: false)
     }
 
     private func apply(_ path: String, client: ClientConfiguration, logger: Logger) async throws {
