@@ -446,24 +446,11 @@ struct ConsumerIntegrationTests {
                 // Compresses ~100×: counting compressed bytes would overshoot the bound badly.
                 try await broker.produce("big", partition: 0, values: Array(repeating: value, count: 100), codec: .gzip)
             }
-            var config = testConsumerConfig(broker, group: nil)
-            config.fetch.maxPrefetchBytes = 300_000
-            let consumer = try KafkaConsumer(configuration: config, logger: testLogger())
-            try consumer.assign([TP("big", 0)])
-            var it = consumer.messages.makeAsyncIterator()
-            _ = try await it.next()
-            var peak = 0
-            for _ in 0..<20 {
-                try await Task.sleep(for: .milliseconds(50))
-                peak = max(peak, consumer.state.withLock { $0.bufferedBytes })
-            }
+            let (peak, read) = try await prefetchPeak(broker, topic: "big", maxPrefetchBytes: 300_000, records: 2000) { $0.bufferedBytes }
             // Bound plus at most one batch (100 KB decompressed).
             #expect(peak > 0)
             #expect(peak <= 300_000 + 110_000)
-            var n = 1
-            while n < 2000, try await it.next() != nil { n += 1 }
-            #expect(n == 2000)
-            await consumer.close()
+            #expect(read == 2000)
         }
     }
 
@@ -475,26 +462,38 @@ struct ConsumerIntegrationTests {
             for _ in 0..<6 {
                 try await broker.produce("tiny", partition: 0, values: Array(repeating: "x", count: 1000))
             }
-            var config = testConsumerConfig(broker, group: nil)
-            config.fetch.maxPrefetchBytes = 30_000
-            let consumer = try KafkaConsumer(configuration: config, logger: testLogger())
-            try consumer.assign([TP("tiny", 0)])
-            var it = consumer.messages.makeAsyncIterator()
-            _ = try await it.next()
-            var peak = 0
-            for _ in 0..<20 {
-                try await Task.sleep(for: .milliseconds(50))
-                peak = max(peak, consumer.state.withLock { s in s.chunks.reduce(0) { $0 + $1.records.count - $1.index } })
+            let (peak, read) = try await prefetchPeak(broker, topic: "tiny", maxPrefetchBytes: 30_000, records: 6000) { s in
+                s.chunks.reduce(0) { $0 + $1.records.count - $1.index }
             }
             // Bound plus at most one batch (1,000 records) of decoded records: ~1,250 at most.
             // Counting only the ~8 bytes each record takes on the wire would buffer ~3,500.
             #expect(peak > 0)
             #expect(peak * MemoryLayout<ConsumerRecord>.stride <= 30_000 + 1000 * (MemoryLayout<ConsumerRecord>.stride + 16))
-            var n = 1
-            while n < 6000, try await it.next() != nil { n += 1 }
-            #expect(n == 6000)
-            await consumer.close()
+            #expect(read == 6000)
         }
+    }
+
+    /// Reads one record of partition 0 of `topic` with the given prefetch bound, samples
+    /// `measure` of the consumer's state for a second while the prefetch fills, then reads on to
+    /// `records`. Returns the peak sample and how many records were read.
+    private func prefetchPeak(
+        _ broker: ConsumerTestBroker, topic: String, maxPrefetchBytes: Int, records: Int, measure: (ConsumerState) -> Int
+    ) async throws -> (peak: Int, read: Int) {
+        var config = testConsumerConfig(broker, group: nil)
+        config.fetch.maxPrefetchBytes = maxPrefetchBytes
+        let consumer = try KafkaConsumer(configuration: config, logger: testLogger())
+        try consumer.assign([TP(topic, 0)])
+        var it = consumer.messages.makeAsyncIterator()
+        _ = try await it.next()
+        var peak = 0
+        for _ in 0..<20 {
+            try await Task.sleep(for: .milliseconds(50))
+            peak = max(peak, consumer.state.withLock { measure($0) })
+        }
+        var n = 1
+        while n < records, try await it.next() != nil { n += 1 }
+        await consumer.close()
+        return (peak, n)
     }
 
     @Test func memberRemovedByTheCoordinatorLosesItsPartitionsAndRejoins() async throws {
