@@ -2,119 +2,6 @@ import BrookProtocol
 import Logging
 import NIOCore
 
-/// One partition of a fetch request, with the epoch it was planned under.
-struct FetchPlanEntry {
-    var tp: TopicPartition
-    var epoch: UInt64
-    var offset: Int64
-}
-
-struct FetchPlan {
-    var entries: [FetchPlanEntry]
-    var maxBytes: Int32
-    var partitionMaxBytes: Int32
-    var reserved: Int
-}
-
-/// What a fetch response said about one partition, decoded outside the lock.
-enum FetchOutcome: Sendable {
-    case data(DecodedChunk?, highWatermark: Int64, logStartOffset: Int64)
-    case outOfRange
-    case leaderChanged(ErrorCode)
-    case failed(any Error)
-    case retry(ErrorCode)
-}
-
-extension ConsumerState {
-    /// Partitions led by `node` that can be fetched now, within the prefetch budget.
-    mutating func planFetch(node: Int32, config: ConsumerConfiguration.Fetch) -> FetchPlan? {
-        guard lifecycle == .running else { return nil }
-        guard prefetchHasRoom(bound: config.maxPrefetchBytes) else { return nil }
-        let budget = config.maxPrefetchBytes - bufferedBytes - reservedBytes
-        var tps = partitions.compactMap { tp, p in p.leader == node && p.isFetchable ? tp : nil }
-        guard !tps.isEmpty else { return nil }
-        tps.sort()
-        // Rotate the order so that partitions take turns being first (the first one always
-        // gets at least one batch; the response's byte limit may starve the last ones).
-        fetchRotation &+= 1
-        let shift = fetchRotation % tps.count
-        tps = Array(tps[shift...] + tps[..<shift])
-        // Brokers share the room left: each fetch may decode up to its reservation (plus one
-        // batch), and asks for what that should compress to.
-        let leaders = Set(partitions.values.compactMap { $0.isFetchable || $0.fetching ? $0.leader : nil }).count
-        let reserved = max(budget / max(leaders, 1), 1)
-        let maxBytes = Int32(clamping: min(Int(config.maxBytes), max(Int(Double(reserved) / expansion), 1)))
-        let partitionMax = min(config.maxPartitionBytes, maxBytes)
-        var entries: [FetchPlanEntry] = []
-        entries.reserveCapacity(tps.count)
-        for tp in tps {
-            let p = partitions[tp]!
-            p.fetching = true
-            entries.append(FetchPlanEntry(tp: tp, epoch: p.epoch, offset: p.fetchPosition!))
-        }
-        reservedBytes += reserved
-        return FetchPlan(entries: entries, maxBytes: maxBytes, partitionMaxBytes: partitionMax, reserved: reserved)
-    }
-
-    /// Applies a fetch's outcomes. Returns (records arrived, metadata refresh needed).
-    mutating func applyFetch(
-        _ plan: FetchPlan, _ outcomes: [TopicPartition: FetchOutcome], policy: AutoOffsetReset,
-        compressed: Int, decompressed: Int
-    ) -> (data: Bool, refresh: Bool) {
-        reservedBytes -= plan.reserved
-        if compressed > 0 {
-            let ratio = max(Double(decompressed) / Double(compressed), 1)
-            expansion = expansion * 0.7 + ratio * 0.3
-        }
-        var data = false
-        var refresh = false
-        for e in plan.entries {
-            guard let p = partitions[e.tp], p.epoch == e.epoch else { continue }
-            p.fetching = false
-            guard let outcome = outcomes[e.tp] else { continue }
-            switch outcome {
-            case .data(let chunk, let hw, let logStart):
-                if hw >= 0 { p.highWatermark = hw }
-                if logStart >= 0 { p.logStartOffset = logStart }
-                if let chunk {
-                    p.fetchPosition = chunk.nextOffset
-                    chunks.append(FetchedChunk(chunk, partition: p))
-                    bufferedBytes += chunk.bytes
-                    data = true
-                }
-            case .outOfRange:
-                p.epoch = nextEpoch()
-                p.position = nil
-                p.fetchPosition = nil
-                p.need = .reset(policy)
-                if inFlight?.tp == e.tp { inFlight = nil }
-                dropChunks { $0.tp == e.tp }
-                refresh = true
-            case .leaderChanged:
-                p.leader = nil
-                refresh = true
-            case .failed(let error):
-                p.failed = true
-                errors.append(error)
-                data = true
-            case .retry:
-                break
-            }
-        }
-        return (data, refresh)
-    }
-
-    /// Clears the in-flight marks of a fetch that failed as a whole.
-    mutating func abandonFetch(_ plan: FetchPlan, leaderUnknown: Bool) {
-        reservedBytes -= plan.reserved
-        for e in plan.entries {
-            guard let p = partitions[e.tp], p.epoch == e.epoch else { continue }
-            p.fetching = false
-            if leaderUnknown { p.leader = nil }
-        }
-    }
-}
-
 extension KafkaConsumer {
     /// Keeps positions resolved, leaders known, and one fetch loop per leader broker.
     func runFetchManager() async {
@@ -308,8 +195,21 @@ extension KafkaConsumer {
         return result
     }
 
-    /// One broker's fetch loop: fetches the partitions it leads, as long as there is prefetch room.
+    /// One broker's fetch pipeline: a fetcher that sends fetches while there is prefetch room
+    /// and reads only the batch headers of each response, and a decoder that decodes the
+    /// responses in order meanwhile. The next fetch of a partition goes out as soon as its next
+    /// position is known, rather than after its records are decoded.
     func fetchLoop(node: Int32) async {
+        let (scans, queue) = AsyncStream.makeStream(of: (FetchPlan, FetchScan).self)
+        let decoding = FetchDecoding(checkCRCs: configuration.fetch.checkCRCs, logger: logger)
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.decodeLoop(scans, decoding) }
+            await fetcher(node: node, decoding: decoding, queue: queue)
+            queue.finish()
+        }
+    }
+
+    private func fetcher(node: Int32, decoding: FetchDecoding, queue: AsyncStream<(FetchPlan, FetchScan)>.Continuation) async {
         let fetchConfig = configuration.fetch
         let policy = configuration.offsets.autoOffsetReset
         var failures = 0
@@ -323,41 +223,15 @@ extension KafkaConsumer {
             do {
                 let conn = try await cluster.connection(to: node)
                 let version = try min(conn.version(for: .fetch), 12)
-                var req = FetchRequest()
-                req.replicaId = -1
-                req.maxWaitMs = Int32(clamping: consumerMillis(fetchConfig.maxWait))
-                req.minBytes = fetchConfig.minBytes
-                req.maxBytes = plan.maxBytes
-                req.isolationLevel = 0
-                req.sessionId = 0
-                req.sessionEpoch = -1
-                var topics: [FetchRequest.FetchTopic] = []
-                for e in plan.entries {
-                    var p = FetchRequest.FetchPartition()
-                    p.partition = e.tp.partition
-                    p.fetchOffset = e.offset
-                    p.partitionMaxBytes = plan.partitionMaxBytes
-                    p.currentLeaderEpoch = -1
-                    p.logStartOffset = -1
-                    if let last = topics.last, last.topic == e.tp.topic {
-                        topics[topics.count - 1].partitions.append(p)
-                    } else {
-                        var t = FetchRequest.FetchTopic()
-                        t.topic = e.tp.topic
-                        t.partitions = [p]
-                        topics.append(t)
-                    }
-                }
-                req.topics = topics
-                let resp = try await conn.send(req, version: version, timeout: configuration.client.requestTimeout + fetchConfig.maxWait)
+                let resp = try await conn.send(
+                    fetchRequest(plan, config: fetchConfig), version: version, timeout: configuration.client.requestTimeout + fetchConfig.maxWait)
                 if resp.errorCode != 0 {
                     throw KafkaClientError.broker(ErrorCode(rawValue: resp.errorCode) ?? .unknownServerError, resource: "fetch from broker \(node)", message: nil)
                 }
-                let (outcomes, compressed, decompressed) = decodeFetch(resp, plan: plan)
-                let (data, refresh) = state.withLock { s in
-                    s.applyFetch(plan, outcomes, policy: policy, compressed: compressed, decompressed: decompressed)
-                }
-                if data { dataSignal.signal() }
+                let scan = decoding.scan(resp, plan: plan)
+                let (errors, refresh) = state.withLock { $0.applyScan(plan, scan, policy: policy) }
+                queue.yield((plan, scan))
+                if errors { dataSignal.signal() }
                 if refresh {
                     await cluster.invalidate()
                     fetchSignal.signal()
@@ -384,117 +258,45 @@ extension KafkaConsumer {
         }
     }
 
-    /// Decodes (and decompresses) the records of a fetch response into chunks.
-    func decodeFetch(_ resp: FetchResponse, plan: FetchPlan) -> ([TopicPartition: FetchOutcome], compressed: Int, decompressed: Int) {
-        var offsets: [TopicPartition: Int64] = [:]
-        for e in plan.entries { offsets[e.tp] = e.offset }
-        let epochs = Dictionary(plan.entries.map { ($0.tp, $0.epoch) }, uniquingKeysWith: { a, _ in a })
-        var outcomes: [TopicPartition: FetchOutcome] = [:]
-        var compressed = 0
-        var decompressed = 0
-        let checkCRCs = configuration.fetch.checkCRCs
-        // Decompressed bytes this fetch may add to the prefetch buffer: batches beyond it are
-        // dropped (and fetched again later), except the first, so that there is progress.
-        var room = plan.reserved
-        var decodedAny = false
-        for t in resp.responses {
-            for pd in t.partitions {
-                let tp = TopicPartition(topic: t.topic, partition: pd.partitionIndex)
-                guard let fetchOffset = offsets[tp], let epoch = epochs[tp] else { continue }
-                let code = ErrorCode(rawValue: pd.errorCode) ?? .unknownServerError
-                switch code {
-                case .none:
-                    break
-                case .offsetOutOfRange:
-                    logger.info("fetch offset out of range; resetting", metadata: ["kafka.topic": "\(tp.topic)", "kafka.partition": "\(tp.partition)", "kafka.offset": "\(fetchOffset)"])
-                    outcomes[tp] = .outOfRange
-                    continue
-                case .notLeaderOrFollower, .unknownTopicOrPartition, .leaderNotAvailable, .fencedLeaderEpoch, .unknownLeaderEpoch,
-                    .kafkaStorageError, .replicaNotAvailable, .unknownTopicId, .offsetNotAvailable:
-                    outcomes[tp] = .leaderChanged(code)
-                    continue
-                default:
-                    if code.isRetriable {
-                        outcomes[tp] = .retry(code)
-                    } else {
-                        outcomes[tp] = .failed(KafkaClientError.broker(code, resource: "\(tp)", message: nil))
-                    }
-                    continue
-                }
-                guard let records = pd.records, records.readableBytes > 0 else {
-                    outcomes[tp] = .data(nil, highWatermark: pd.highWatermark, logStartOffset: pd.logStartOffset)
-                    continue
-                }
-                do {
-                    let (chunk, c, d) = try decodeChunk(
-                        tp, epoch: epoch, fetchOffset: fetchOffset, records: records, highWatermark: pd.highWatermark,
-                        checkCRCs: checkCRCs, room: &room, decodedAny: &decodedAny)
-                    compressed += c
-                    decompressed += d
-                    outcomes[tp] = .data(chunk, highWatermark: pd.highWatermark, logStartOffset: pd.logStartOffset)
-                } catch {
-                    logger.error("undecodable records", metadata: ["kafka.topic": "\(tp.topic)", "kafka.partition": "\(tp.partition)", "kafka.offset": "\(fetchOffset)", "error": "\(error)"])
-                    outcomes[tp] = .failed(error)
-                }
-            }
+    /// Decodes scanned responses in the order they arrived and queues their records.
+    private func decodeLoop(_ scans: AsyncStream<(FetchPlan, FetchScan)>, _ decoding: FetchDecoding) async {
+        for await (plan, scan) in scans {
+            let (decoded, compressed, decompressed) = decoding.decode(scan, plan: plan)
+            let data = state.withLock { $0.applyDecoded(plan, scan, decoded, compressed: compressed, decompressed: decompressed) }
+            if data { dataSignal.signal() }
+            // The reservation became buffered records (prefetch room may differ) and compressed
+            // partitions can be fetched again.
+            fetchSignal.signal()
         }
-        return (outcomes, compressed, decompressed)
     }
 
-    /// The records at or after `fetchOffset` in `records` (skipping control batches), with
-    /// their decompressed size.
-    func decodeChunk(
-        _ tp: TopicPartition, epoch: UInt64, fetchOffset: Int64, records: ByteBuffer, highWatermark: Int64, checkCRCs: Bool,
-        room: inout Int, decodedAny: inout Bool
-    ) throws -> (DecodedChunk?, compressed: Int, decompressed: Int) {
-        var iterator = RecordBatchIterator(records)
-        var out: [ConsumerRecord] = []
-        var next = fetchOffset
-        var bytes = 0
-        var compressed = 0
-        var decompressed = 0
-        var sawBatch = false
-        while let batch = try iterator.next() {
-            let h = batch.header
-            guard h.nextOffset > fetchOffset else { continue }
-            if h.isControl {
-                sawBatch = true
-                next = max(next, h.nextOffset)
-                continue
-            }
-            if room <= 0 && decodedAny { break }
-            sawBatch = true
-            next = max(next, h.nextOffset)
-            if checkCRCs { try batch.verifyCRC() }
-            var payload = try batch.uncompressedPayload()
-            let n = Int(max(h.recordCount, 0))
-            // The decoded records cost memory too (~100 B each beyond their bytes): count them,
-            // so that the prefetch bound holds for small records as well; the expansion ratio
-            // includes them, so fetches ask for what fits once decoded.
-            let footprint = payload.readableBytes + n * MemoryLayout<ConsumerRecord>.stride
-            bytes += footprint
-            room -= footprint
-            decodedAny = true
-            compressed += batch.bytes.readableBytes
-            decompressed += footprint + RecordBatchHeader.size
-            let type = h.timestampType
-            if out.capacity < out.count + n {
-                // Geometric growth: reserving exactly per batch would copy the array every batch.
-                out.reserveCapacity(max(out.count + n, out.capacity * 2))
-            }
-            for _ in 0..<n {
-                let r = try Record.decode(from: &payload)
-                let offset = h.baseOffset &+ Int64(r.offsetDelta)
-                guard offset >= fetchOffset else { continue }
-                out.append(
-                    ConsumerRecord(
-                        topic: tp.topic, partition: tp.partition, offset: offset, timestamp: h.timestamp(delta: r.timestampDelta),
-                        timestampType: type, key: r.key, value: r.value, headers: r.headers, leaderEpoch: h.partitionLeaderEpoch))
+    private func fetchRequest(_ plan: FetchPlan, config: ConsumerConfiguration.Fetch) -> FetchRequest {
+        var req = FetchRequest()
+        req.replicaId = -1
+        req.maxWaitMs = Int32(clamping: consumerMillis(config.maxWait))
+        req.minBytes = config.minBytes
+        req.maxBytes = plan.maxBytes
+        req.isolationLevel = 0
+        req.sessionId = 0
+        req.sessionEpoch = -1
+        var topics: [FetchRequest.FetchTopic] = []
+        for e in plan.entries {
+            var p = FetchRequest.FetchPartition()
+            p.partition = e.tp.partition
+            p.fetchOffset = e.offset
+            p.partitionMaxBytes = plan.partitionMaxBytes
+            p.currentLeaderEpoch = -1
+            p.logStartOffset = -1
+            if let last = topics.last, last.topic == e.tp.topic {
+                topics[topics.count - 1].partitions.append(p)
+            } else {
+                var t = FetchRequest.FetchTopic()
+                t.topic = e.tp.topic
+                t.partitions = [p]
+                topics.append(t)
             }
         }
-        // Only a partial batch (larger than the size limit): nothing yet.
-        guard sawBatch else { return (nil, 0, 0) }
-        let chunk = DecodedChunk(tp: tp, epoch: epoch, records: out, nextOffset: next, bytes: bytes, highWatermark: highWatermark)
-        return (chunk, compressed, decompressed)
+        req.topics = topics
+        return req
     }
 }

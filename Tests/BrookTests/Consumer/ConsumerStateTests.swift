@@ -12,6 +12,13 @@ private func chunk(_ s: ConsumerState, _ tp: TP, _ offsets: ClosedRange<Int64>, 
         bytes: bytes, highWatermark: 100)
 }
 
+private func scanned(_ partitions: [TP: ScannedPartition], pending: Int) -> FetchScan {
+    var scan = FetchScan()
+    scan.partitions = partitions
+    scan.pending = pending
+    return scan
+}
+
 private func ready(_ tps: [TP]) -> ConsumerState {
     var s = ConsumerState()
     s.lifecycle = .running
@@ -107,9 +114,10 @@ struct ConsumerStateTests {
         #expect(s.partitions[a]!.fetching)
         #expect(s.planFetch(node: 1, config: config) == nil)  // both in flight
         let c = DecodedChunk(tp: a, epoch: s.partitions[a]!.epoch, records: [record(a, 0)], nextOffset: 1, bytes: 1200, highWatermark: 3)
-        let (data, _) = s.applyFetch(
-            plan, [a: .data(c, highWatermark: 3, logStartOffset: 0), b: .outOfRange], policy: .earliest, compressed: 100,
-            decompressed: 1200)
+        let scan = scanned([a: .compressed(records: ByteBuffer(), highWatermark: 3, logStartOffset: 0), b: .outOfRange], pending: 1000)
+        _ = s.applyScan(plan, scan, policy: .earliest)
+        #expect(s.reservedBytes == 1000)
+        let data = s.applyDecoded(plan, scan, [a: .success(c)], compressed: 100, decompressed: 1200)
         #expect(data)
         #expect(s.reservedBytes == 0)
         #expect(s.bufferedBytes == 1200)
@@ -137,7 +145,9 @@ struct ConsumerStateTests {
         let chunk = { (offset: Int64, bytes: Int) in
             DecodedChunk(tp: a, epoch: s.partitions[a]!.epoch, records: [record(a, offset)], nextOffset: offset + 1, bytes: bytes, highWatermark: 10)
         }
-        _ = s.applyFetch(plan, [a: .data(chunk(0, 500), highWatermark: 10, logStartOffset: 0)], policy: .earliest, compressed: 500, decompressed: 500)
+        let scan = scanned([a: .ready(batches: [], nextOffset: 1, footprint: 500, highWatermark: 10, logStartOffset: 0)], pending: 500)
+        _ = s.applyScan(plan, scan, policy: .earliest)
+        _ = s.applyDecoded(plan, scan, [a: .success(chunk(0, 500))], compressed: 500, decompressed: 500)
         s.chunks.append(FetchedChunk(chunk(1, 300), partition: s.partitions[a]!))
         s.bufferedBytes += 300
         // 800 of 1000 buffered: 200 free is less than a quarter.

@@ -1,0 +1,223 @@
+import BrookProtocol
+import Logging
+import NIOCore
+
+/// Turns fetch responses into records in two steps: a scan of the batch headers (cheap, done by
+/// the fetcher so that the next fetch can go out) and the decoding proper (done by a decoder
+/// task meanwhile). No I/O and no consumer state here.
+struct FetchDecoding: Sendable {
+    var checkCRCs: Bool
+    var logger: Logger
+
+    /// The decoded cost of a record beyond its bytes, counted against the prefetch bound so that
+    /// it holds for small records as well (the expansion estimate includes it, so fetches ask for
+    /// what fits once decoded).
+    static let recordOverhead = MemoryLayout<ConsumerRecord>.stride
+
+    /// Headroom on the expansion estimate when reserving for compressed records: too little
+    /// leaves records to be fetched again, too much holds back prefetch room while decoding.
+    static let expansionMargin = 1.25
+
+    /// Reads each partition's error code and batch headers. Uncompressed batches are accepted
+    /// while the fetch's reservation has room (the first one always), so their partition's next
+    /// position is known now.
+    func scan(_ resp: FetchResponse, plan: FetchPlan) -> FetchScan {
+        var offsets: [TopicPartition: Int64] = [:]
+        for e in plan.entries { offsets[e.tp] = e.offset }
+        var scan = FetchScan()
+        var room = plan.reserved
+        var compressedStored = 0
+        for t in resp.responses {
+            for pd in t.partitions {
+                let tp = TopicPartition(topic: t.topic, partition: pd.partitionIndex)
+                guard let fetchOffset = offsets[tp] else { continue }
+                let code = ErrorCode(rawValue: pd.errorCode) ?? .unknownServerError
+                switch code {
+                case .none:
+                    break
+                case .offsetOutOfRange:
+                    logger.info("fetch offset out of range; resetting", metadata: Self.metadata(tp, fetchOffset))
+                    scan.partitions[tp] = .outOfRange
+                    continue
+                case .notLeaderOrFollower, .unknownTopicOrPartition, .leaderNotAvailable, .fencedLeaderEpoch, .unknownLeaderEpoch,
+                    .kafkaStorageError, .replicaNotAvailable, .unknownTopicId, .offsetNotAvailable:
+                    scan.partitions[tp] = .leaderChanged(code)
+                    continue
+                default:
+                    scan.partitions[tp] = code.isRetriable ? .retry(code) : .failed(KafkaClientError.broker(code, resource: "\(tp)", message: nil))
+                    continue
+                }
+                guard let records = pd.records, records.readableBytes > 0 else {
+                    scan.partitions[tp] = .empty(highWatermark: pd.highWatermark, logStartOffset: pd.logStartOffset)
+                    continue
+                }
+                do {
+                    let s = try scanPartition(records, fetchOffset: fetchOffset, room: &room, decodedAny: &scan.decodedAny)
+                    switch s {
+                    case .compressed:
+                        compressedStored += records.readableBytes
+                        scan.partitions[tp] = .compressed(records: records, highWatermark: pd.highWatermark, logStartOffset: pd.logStartOffset)
+                    case .ready(let batches, let next, let footprint, let stored):
+                        scan.pending += footprint
+                        scan.compressedBytes += stored
+                        scan.decodedBytes += footprint + batches.count * RecordBatchHeader.size
+                        scan.partitions[tp] = .ready(
+                            batches: batches, nextOffset: next, footprint: footprint, highWatermark: pd.highWatermark,
+                            logStartOffset: pd.logStartOffset)
+                    case .nothing:
+                        scan.partitions[tp] = .empty(highWatermark: pd.highWatermark, logStartOffset: pd.logStartOffset)
+                    }
+                } catch {
+                    logger.error("undecodable record batch", metadata: Self.metadata(tp, fetchOffset, error))
+                    scan.partitions[tp] = .failed(error)
+                }
+            }
+        }
+        if compressedStored > 0 {
+            scan.room = min(max(room, 0), Int(Double(compressedStored) * plan.expansion * Self.expansionMargin))
+            scan.pending += scan.room
+        }
+        return scan
+    }
+
+    private enum PartitionScan {
+        case ready([RecordBatch], next: Int64, footprint: Int, stored: Int)
+        case compressed
+        case nothing
+    }
+
+    private func scanPartition(_ records: ByteBuffer, fetchOffset: Int64, room: inout Int, decodedAny: inout Bool) throws -> PartitionScan {
+        var iterator = RecordBatchIterator(records)
+        var batches: [RecordBatch] = []
+        var next = fetchOffset
+        var footprint = 0
+        var stored = 0
+        var sawBatch = false
+        while let batch = try iterator.next() {
+            let h = batch.header
+            guard h.nextOffset > fetchOffset else { continue }
+            if h.isControl {
+                sawBatch = true
+                next = max(next, h.nextOffset)
+                continue
+            }
+            // The rest of this partition is decoded (and its cut decided) by the decoder.
+            if h.isCompressed { return .compressed }
+            if room <= 0 && decodedAny { break }
+            sawBatch = true
+            next = max(next, h.nextOffset)
+            let size = batch.bytes.readableBytes - RecordBatchHeader.size + Int(max(h.recordCount, 0)) * Self.recordOverhead
+            footprint += size
+            stored += batch.bytes.readableBytes
+            room -= size
+            decodedAny = true
+            batches.append(batch)
+        }
+        return sawBatch ? .ready(batches, next: next, footprint: footprint, stored: stored) : .nothing
+    }
+
+    /// Decodes every partition of a scanned response. Returns the per-partition results and the
+    /// stored and decoded sizes of the compressed partitions (the ready ones are in the scan).
+    func decode(_ scan: FetchScan, plan: FetchPlan) -> ([TopicPartition: DecodedPartition], compressed: Int, decompressed: Int) {
+        var out: [TopicPartition: DecodedPartition] = [:]
+        var room = scan.room
+        var decodedAny = scan.decodedAny
+        var compressed = scan.compressedBytes
+        var decompressed = scan.decodedBytes
+        for e in plan.entries {
+            guard let scanned = scan.partitions[e.tp] else { continue }
+            switch scanned {
+            case .ready(let batches, let next, let footprint, let hw, _):
+                out[e.tp] = Result {
+                    var records: [ConsumerRecord] = []
+                    records.reserveCapacity(batches.reduce(0) { $0 + Int(max($1.header.recordCount, 0)) })
+                    for batch in batches {
+                        _ = try appendRecords(of: batch, tp: e.tp, from: e.offset, to: &records)
+                    }
+                    return DecodedChunk(tp: e.tp, epoch: e.epoch, records: records, nextOffset: next, bytes: footprint, highWatermark: hw)
+                }
+            case .compressed(let records, let hw, _):
+                do {
+                    let (chunk, c, d) = try decodeCompressed(
+                        e, records: records, highWatermark: hw, room: &room, decodedAny: &decodedAny)
+                    compressed += c
+                    decompressed += d
+                    out[e.tp] = .success(chunk)
+                } catch {
+                    out[e.tp] = .failure(error)
+                }
+            default:
+                continue
+            }
+            if case .failure(let error) = out[e.tp] {
+                logger.error("undecodable records", metadata: Self.metadata(e.tp, e.offset, error))
+            }
+        }
+        return (out, compressed, decompressed)
+    }
+
+    /// The records at or after `fetchOffset` in compressed `records` (skipping control batches),
+    /// while the room lasts.
+    private func decodeCompressed(
+        _ e: FetchPlanEntry, records: ByteBuffer, highWatermark: Int64, room: inout Int, decodedAny: inout Bool
+    ) throws -> (DecodedChunk?, compressed: Int, decompressed: Int) {
+        var iterator = RecordBatchIterator(records)
+        var out: [ConsumerRecord] = []
+        var next = e.offset
+        var bytes = 0
+        var compressed = 0
+        var decompressed = 0
+        var sawBatch = false
+        while let batch = try iterator.next() {
+            let h = batch.header
+            guard h.nextOffset > e.offset else { continue }
+            if h.isControl {
+                sawBatch = true
+                next = max(next, h.nextOffset)
+                continue
+            }
+            if room <= 0 && decodedAny { break }
+            sawBatch = true
+            next = max(next, h.nextOffset)
+            let footprint = try appendRecords(of: batch, tp: e.tp, from: e.offset, to: &out)
+            bytes += footprint
+            room -= footprint
+            decodedAny = true
+            compressed += batch.bytes.readableBytes
+            decompressed += footprint + RecordBatchHeader.size
+        }
+        guard sawBatch else { return (nil, 0, 0) }
+        let chunk = DecodedChunk(tp: e.tp, epoch: e.epoch, records: out, nextOffset: next, bytes: bytes, highWatermark: highWatermark)
+        return (chunk, compressed, decompressed)
+    }
+
+    /// Appends the batch's records at or after `fetchOffset`; returns its decoded footprint.
+    private func appendRecords(of batch: RecordBatch, tp: TopicPartition, from fetchOffset: Int64, to out: inout [ConsumerRecord]) throws -> Int {
+        let h = batch.header
+        if checkCRCs { try batch.verifyCRC() }
+        var payload = try batch.uncompressedPayload()
+        let n = Int(max(h.recordCount, 0))
+        let footprint = payload.readableBytes + n * Self.recordOverhead
+        if out.capacity < out.count + n {
+            // Geometric growth: reserving exactly per batch would copy the array every batch.
+            out.reserveCapacity(max(out.count + n, out.capacity * 2))
+        }
+        let type = h.timestampType
+        for _ in 0..<n {
+            let r = try Record.decode(from: &payload)
+            let offset = h.baseOffset &+ Int64(r.offsetDelta)
+            guard offset >= fetchOffset else { continue }
+            out.append(
+                ConsumerRecord(
+                    topic: tp.topic, partition: tp.partition, offset: offset, timestamp: h.timestamp(delta: r.timestampDelta),
+                    timestampType: type, key: r.key, value: r.value, headers: r.headers, leaderEpoch: h.partitionLeaderEpoch))
+        }
+        return footprint
+    }
+
+    static func metadata(_ tp: TopicPartition, _ offset: Int64, _ error: (any Error)? = nil) -> Logger.Metadata {
+        var m: Logger.Metadata = ["kafka.topic": "\(tp.topic)", "kafka.partition": "\(tp.partition)", "kafka.offset": "\(offset)"]
+        if let error { m["error"] = "\(error)" }
+        return m
+    }
+}
