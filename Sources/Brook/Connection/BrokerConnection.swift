@@ -38,7 +38,7 @@ public final class BrokerConnection: Sendable {
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, logger: Logger
     ) async throws -> BrokerConnection {
         let security = config.security
-        var sslContext: NIOSSLContext?
+        let sslContext: NIOSSLContext?
         if security.securityProtocol.usesTLS {
             var tls = TLSConfiguration.makeClientConfiguration()
             if let ca = security.caFile {
@@ -46,6 +46,8 @@ public final class BrokerConnection: Sendable {
             }
             if !security.verifyCertificates { tls.certificateVerification = .none }
             sslContext = try NIOSSLContext(configuration: tls)
+        } else {
+            sslContext = nil
         }
         let maxFrame = config.maxResponseSize
         let channel: any Channel

@@ -259,7 +259,9 @@ public final class KafkaConsumer: Sendable {
         return .empty
     }
 
-    func next<T: Sendable>(_ take: (inout ConsumerState) -> (T?, wake: Bool)) async throws -> T? {
+    func next<T: Sendable>(
+        isolation actor: isolated (any Actor)? = #isolation, _ take: (inout ConsumerState) -> (T?, wake: Bool)
+    ) async throws -> T? {
         // The generation to wait on, read before the last check for records (no lost wake-ups).
         var generation: UInt64?
         while true {
@@ -278,18 +280,19 @@ public final class KafkaConsumer: Sendable {
         }
     }
 
-    func nextRecord() async throws -> ConsumerRecord? {
-        // Fast path: a prefetched record, without entering the async wait loop.
+    /// The next record or batch for an iterator. A prefetched one is taken synchronously, in the
+    /// caller's isolation: per record, an executor hop or a nested async call costs more than
+    /// taking the record. Only waiting enters the async loop.
+    @inline(__always)
+    func nextValue<T: Sendable>(
+        isolation actor: isolated (any Actor)?, _ take: (inout ConsumerState) -> (T?, wake: Bool)
+    ) async throws -> T? {
         if Task.isCancelled { return nil }
-        switch try poll({ $0.takeRecord() }) {
-        case .value(let r): return r
+        switch try poll(take) {
+        case .value(let v): return v
         case .end: return nil
-        case .empty: return try await next { $0.takeRecord() }
+        case .empty: return try await next(isolation: actor, take)
         }
-    }
-
-    func nextBatch() async throws -> ConsumerRecordBatch? {
-        try await next { $0.takeBatch() }
     }
 
     /// The application stopped iterating: what it received counts as processed, and the
@@ -448,7 +451,12 @@ public struct KafkaConsumerMessages: AsyncSequence, Sendable {
         /// The next record, waiting for one if none is prefetched; nil once the consumer closed.
         /// Asking for it marks the previous record as processed.
         public mutating func next() async throws -> ConsumerRecord? {
-            try await box.consumer.nextRecord()
+            try await box.consumer.nextValue(isolation: nil) { $0.takeRecord() }
+        }
+
+        /// What `for try await` calls: a prefetched record without leaving the caller's isolation.
+        public mutating func next(isolation actor: isolated (any Actor)?) async throws -> ConsumerRecord? {
+            try await box.consumer.nextValue(isolation: actor) { $0.takeRecord() }
         }
     }
 }
@@ -470,7 +478,12 @@ public struct KafkaConsumerBatches: AsyncSequence, Sendable {
         /// The next batch, waiting for one if none is prefetched; nil once the consumer closed.
         /// Asking for it marks the previous batch as processed.
         public mutating func next() async throws -> ConsumerRecordBatch? {
-            try await box.consumer.nextBatch()
+            try await box.consumer.nextValue(isolation: nil) { $0.takeBatch() }
+        }
+
+        /// What `for try await` calls: a prefetched batch without leaving the caller's isolation.
+        public mutating func next(isolation actor: isolated (any Actor)?) async throws -> ConsumerRecordBatch? {
+            try await box.consumer.nextValue(isolation: actor) { $0.takeBatch() }
         }
     }
 }

@@ -76,4 +76,8 @@ int brook_snappy_decompress(const uint8_t *in, size_t n, uint8_t *out, size_t ou
 /// allocator has no such setting.
 int brook_set_malloc_arenas(int n);
 
+/// Sets glibc's mmap and trim thresholds (mallopt M_MMAP_THRESHOLD, M_TRIM_THRESHOLD) in
+/// bytes; returns 1 if both were taken, 0 otherwise.
+int brook_set_malloc_thresholds(long mmap_threshold, long trim_threshold);
+
 #endif

@@ -26,6 +26,24 @@ struct CRC32CTests {
         }
     }
 
+    /// Inputs of 768 bytes and more are checksummed as three interleaved blocks (256 or 8192
+    /// bytes each) joined with shift tables: every path and the joins between them.
+    @Test("long inputs, checksummed in three interleaved blocks, match the reference")
+    func interleavedBlocks() {
+        let data = RecordsTestSupport.randomBytes(3 * 8192 * 2 + 3 * 256 + 64, seed: 11)
+        for start in [0, 3] {
+            for length in [767, 768, 769, 3 * 256 + 8, 24_575, 24_576, 24_577, 3 * 8192 * 2 + 3 * 256 + 13] where start + length <= data.count {
+                let slice = Array(data[start..<(start + length)])
+                #expect(CRC32C.checksum(slice) == RecordsTestSupport.referenceCRC32C(slice), "start \(start) length \(length)")
+            }
+        }
+        // A continued checksum whose first part ends inside a block.
+        let split = 10_000
+        let first = data[..<split].withUnsafeBytes { CRC32C.checksum($0) }
+        let both = data[split...].withUnsafeBytes { CRC32C.checksum($0, continuing: first) }
+        #expect(both == RecordsTestSupport.referenceCRC32C(data))
+    }
+
     @Test("continuing a checksum equals one pass")
     func continuing() {
         let data = RecordsTestSupport.randomBytes(1000, seed: 5)
