@@ -59,7 +59,7 @@ final class ConsumerPartitionState {
 struct DecodedChunk: Sendable {
     let tp: TopicPartition
     let epoch: UInt64
-    let records: [ConsumerRecord]
+    let records: RecordRun
     /// The partition's position once these records are consumed.
     let nextOffset: Int64
     /// Decompressed bytes, counted against the prefetch bound.
@@ -71,8 +71,8 @@ struct DecodedChunk: Sendable {
 struct FetchedChunk {
     let tp: TopicPartition
     let epoch: UInt64
-    let records: [ConsumerRecord]
-    var index: Int = 0
+    /// The records not handed out yet (taken records are moved out of it).
+    let records: RecordRun
     /// The partition's position once the chunk is consumed.
     let nextOffset: Int64
     /// Decompressed bytes, counted against the prefetch bound.
@@ -82,7 +82,7 @@ struct FetchedChunk {
     var partition: ConsumerPartitionState? = nil
 
     init(
-        tp: TopicPartition, epoch: UInt64, records: [ConsumerRecord], nextOffset: Int64, bytes: Int, highWatermark: Int64,
+        tp: TopicPartition, epoch: UInt64, records: RecordRun, nextOffset: Int64, bytes: Int, highWatermark: Int64,
         partition: ConsumerPartitionState? = nil
     ) {
         self.tp = tp
@@ -295,22 +295,19 @@ struct ConsumerState {
                 i += 1
                 continue
             }
-            let index = chunks[i].index
-            let count = chunks[i].records.count
-            if index >= count {
+            let run = chunks[i].records
+            if run.isEmpty {
                 // Only control records (or nothing left): move the position past them.
                 finishEmpty(p, chunks[i])
                 wake = removeChunk(at: i) || wake
                 continue
             }
-            let r = chunks[i].records[index]
+            let r = run.takeFirst()
             let tp = chunks[i].tp
             var next = r.offset &+ 1
-            if index + 1 == count {
+            if run.isEmpty {
                 next = max(next, chunks[i].nextOffset)
                 wake = removeChunk(at: i) || wake
-            } else {
-                chunks[i].index = index + 1
             }
             p.position = next
             p.lastTimestamp = r.timestamp
@@ -335,11 +332,11 @@ struct ConsumerState {
             }
             let chunk = chunks[i]
             wake = removeChunk(at: i) || wake
-            if chunk.index >= chunk.records.count {
+            if chunk.records.isEmpty {
                 finishEmpty(p, chunk)
                 continue
             }
-            let records = chunk.index == 0 ? chunk.records : Array(chunk.records[chunk.index...])
+            let records = chunk.records.takeAll()
             let next = max(records.last!.offset + 1, chunk.nextOffset)
             p.position = next
             p.lastTimestamp = records.last!.timestamp

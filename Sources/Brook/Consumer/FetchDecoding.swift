@@ -129,10 +129,9 @@ struct FetchDecoding: Sendable {
             switch scanned {
             case .ready(let batches, let next, let footprint, let hw, _):
                 out[e.tp] = Result {
-                    var records: [ConsumerRecord] = []
-                    records.reserveCapacity(batches.reduce(0) { $0 + Int(max($1.header.recordCount, 0)) })
+                    let records = RecordRun(capacity: batches.reduce(0) { $0 + Int(max($1.header.recordCount, 0)) })
                     for batch in batches {
-                        _ = try appendRecords(of: batch, tp: e.tp, from: e.offset, to: &records)
+                        _ = try appendRecords(of: batch, tp: e.tp, from: e.offset, to: records)
                     }
                     return DecodedChunk(tp: e.tp, epoch: e.epoch, records: records, nextOffset: next, bytes: footprint, highWatermark: hw)
                 }
@@ -162,7 +161,7 @@ struct FetchDecoding: Sendable {
         _ e: FetchPlanEntry, records: ByteBuffer, highWatermark: Int64, room: inout Int, decodedAny: inout Bool
     ) throws -> (DecodedChunk?, compressed: Int, decompressed: Int) {
         var iterator = RecordBatchIterator(records)
-        var out: [ConsumerRecord] = []
+        let out = RecordRun(capacity: 64)
         var next = e.offset
         var bytes = 0
         var compressed = 0
@@ -179,7 +178,7 @@ struct FetchDecoding: Sendable {
             if room <= 0 && decodedAny { break }
             sawBatch = true
             next = max(next, h.nextOffset)
-            let footprint = try appendRecords(of: batch, tp: e.tp, from: e.offset, to: &out)
+            let footprint = try appendRecords(of: batch, tp: e.tp, from: e.offset, to: out)
             bytes += footprint
             room -= footprint
             decodedAny = true
@@ -192,16 +191,12 @@ struct FetchDecoding: Sendable {
     }
 
     /// Appends the batch's records at or after `fetchOffset`; returns its decoded footprint.
-    private func appendRecords(of batch: RecordBatch, tp: TopicPartition, from fetchOffset: Int64, to out: inout [ConsumerRecord]) throws -> Int {
+    private func appendRecords(of batch: RecordBatch, tp: TopicPartition, from fetchOffset: Int64, to out: RecordRun) throws -> Int {
         let h = batch.header
         if checkCRCs { try batch.verifyCRC() }
         var payload = try batch.uncompressedPayload()
         let n = Int(max(h.recordCount, 0))
         let footprint = payload.readableBytes + n * Self.recordOverhead
-        if out.capacity < out.count + n {
-            // Geometric growth: reserving exactly per batch would copy the array every batch.
-            out.reserveCapacity(max(out.count + n, out.capacity * 2))
-        }
         let type = h.timestampType
         for _ in 0..<n {
             let r = try Record.decode(from: &payload)

@@ -75,14 +75,16 @@ public struct Record: Hashable, Sendable {
             let layout = try RecordLayout.parse(&reader)
             return (layout, reader.position)
         }
-        defer { buffer.moveReaderIndex(forwardBy: consumed) }
-        return Record(
+        let record = Record(
             attributes: layout.attributes,
             timestampDelta: layout.timestampDelta,
             offsetDelta: layout.offsetDelta,
             key: layout.keyLength < 0 ? nil : buffer.getSlice(at: base &+ layout.keyStart, length: layout.keyLength),
             value: layout.valueLength < 0 ? nil : buffer.getSlice(at: base &+ layout.valueStart, length: layout.valueLength),
             headers: layout.headerCount == 0 ? [] : Record.decodeHeaders(layout, in: buffer, base: base))
+        // Not a `defer`: that made the returned record a copy (a retain and release per field).
+        buffer.moveReaderIndex(forwardBy: consumed)
+        return record
     }
 
     // MARK: - internals shared with the batch builder and reader

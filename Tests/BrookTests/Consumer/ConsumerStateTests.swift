@@ -8,7 +8,7 @@ private func record(_ tp: TP, _ offset: Int64) -> ConsumerRecord {
 
 private func chunk(_ s: ConsumerState, _ tp: TP, _ offsets: ClosedRange<Int64>, next: Int64? = nil, bytes: Int = 100) -> FetchedChunk {
     FetchedChunk(
-        tp: tp, epoch: s.partitions[tp]!.epoch, records: offsets.map { record(tp, $0) }, nextOffset: next ?? offsets.upperBound + 1,
+        tp: tp, epoch: s.partitions[tp]!.epoch, records: RecordRun(offsets.map { record(tp, $0) }), nextOffset: next ?? offsets.upperBound + 1,
         bytes: bytes, highWatermark: 100)
 }
 
@@ -113,7 +113,7 @@ struct ConsumerStateTests {
         #expect(plan.reserved == 1000)
         #expect(s.partitions[a]!.fetching)
         #expect(s.planFetch(node: 1, config: config) == nil)  // both in flight
-        let c = DecodedChunk(tp: a, epoch: s.partitions[a]!.epoch, records: [record(a, 0)], nextOffset: 1, bytes: 1200, highWatermark: 3)
+        let c = DecodedChunk(tp: a, epoch: s.partitions[a]!.epoch, records: RecordRun([record(a, 0)]), nextOffset: 1, bytes: 1200, highWatermark: 3)
         let scan = scanned([a: .compressed(records: ByteBuffer(), highWatermark: 3, logStartOffset: 0), b: .outOfRange], pending: 1000)
         _ = s.applyScan(plan, scan, policy: .earliest)
         #expect(s.reservedBytes == 1000)
@@ -143,7 +143,7 @@ struct ConsumerStateTests {
         s.maxPrefetchHint = 1000
         let plan = s.planFetch(node: 1, config: config)!
         let chunk = { (offset: Int64, bytes: Int) in
-            DecodedChunk(tp: a, epoch: s.partitions[a]!.epoch, records: [record(a, offset)], nextOffset: offset + 1, bytes: bytes, highWatermark: 10)
+            DecodedChunk(tp: a, epoch: s.partitions[a]!.epoch, records: RecordRun([record(a, offset)]), nextOffset: offset + 1, bytes: bytes, highWatermark: 10)
         }
         let scan = scanned([a: .ready(batches: [], nextOffset: 1, footprint: 500, highWatermark: 10, logStartOffset: 0)], pending: 500)
         _ = s.applyScan(plan, scan, policy: .earliest)
