@@ -36,9 +36,16 @@ public struct DeliveryReports: AsyncSequence, Sendable {
         }
 
         public mutating func next() async -> DeliveryReport? {
+            await next(isolation: nil)
+        }
+
+        /// What `for await` calls. A report of the current hand-over is returned without leaving
+        /// the caller's isolation or awaiting anything: per report, that would cost more than
+        /// the report.
+        public mutating func next(isolation actor: isolated (any Actor)?) async -> DeliveryReport? {
             if index < pending.count {
-                defer { index += 1 }
-                return pending[index]
+                index += 1
+                return pending[index - 1]
             }
             pending = []
             index = 0

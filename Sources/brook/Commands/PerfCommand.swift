@@ -3,7 +3,6 @@ import Brook
 import BrookProtocol
 import Foundation
 import NIOCore
-import Synchronization
 
 /// `brook perf produce|consume`: load tests in the spirit of kafka-producer-perf-test and
 /// kafka-consumer-perf-test. Each prints a human summary on stderr and one machine-readable
@@ -60,16 +59,19 @@ struct PerfCommand: AsyncParsableCommand {
                 // Warm-up: metadata, connection and producer id, before the clock starts.
                 _ = try await producer.send(record)
 
-                let tally = DeliveryTally()
                 let admin = KafkaAdmin(config: pc.client, logger: client.logger)
                 let endsBefore = try await admin.listOffsets(topic: topic, spec: .latest)
-                let reader: Task<Void, Never>?
+                let reader: Task<DeliveryTally, Never>?
                 if deliveryReports {
                     let reports = producer.deliveryReports
+                    // Counted in the reading task and handed over at the end (a lock per report
+                    // would be the benchmark's cost, not the producer's).
                     reader = Task {
+                        var tally = DeliveryTally()
                         for await report in reports {
-                            if case .failure(let e) = report.result { tally.fail(e) } else { tally.deliver() }
+                            if case .failure(let e) = report.result { tally.fail(e) } else { tally.delivered += 1 }
                         }
+                        return tally
                     }
                 } else {
                     reader = nil
@@ -84,13 +86,13 @@ struct PerfCommand: AsyncParsableCommand {
                 let elapsed = clock.now - start
                 let cpu = processCPUSeconds() - cpu0
                 await producer.close()
-                _ = await reader?.value
+                let tally = await reader?.value ?? DeliveryTally()
                 // The log end offsets must have moved by exactly the records sent (idempotence:
                 // no loss, no duplicates).
                 let endsAfter = try await admin.listOffsets(topic: topic, spec: .latest)
                 await admin.close()
                 let written = endsAfter.reduce(0) { $0 + Int($1.value - (endsBefore[$1.key] ?? 0)) }
-                var (delivered, failed, firstError) = tally.snapshot
+                var (delivered, failed, firstError) = (tally.delivered, tally.failed, tally.firstError)
                 if !deliveryReports { delivered = written }
                 if written != records {
                     FileHandle.standardError.write(Data("error: the log end offsets moved by \(written), not \(records)\n".utf8))
@@ -241,24 +243,13 @@ private func peakRSSKiB() -> Int {
 }
 
 /// Delivery outcomes counted by the task reading `deliveryReports`.
-private final class DeliveryTally: Sendable {
-    private struct State {
-        var delivered = 0
-        var failed = 0
-        var firstError: KafkaClientError?
-    }
-    private let state = Mutex(State())
+private struct DeliveryTally: Sendable {
+    var delivered = 0
+    var failed = 0
+    var firstError: KafkaClientError?
 
-    func deliver() { state.withLock { $0.delivered += 1 } }
-
-    func fail(_ e: KafkaClientError) {
-        state.withLock {
-            $0.failed += 1
-            if $0.firstError == nil { $0.firstError = e }
-        }
-    }
-
-    var snapshot: (delivered: Int, failed: Int, firstError: KafkaClientError?) {
-        state.withLock { ($0.delivered, $0.failed, $0.firstError) }
+    mutating func fail(_ e: KafkaClientError) {
+        failed += 1
+        if firstError == nil { firstError = e }
     }
 }
