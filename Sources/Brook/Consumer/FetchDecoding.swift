@@ -199,13 +199,18 @@ struct FetchDecoding: Sendable {
         let footprint = payload.readableBytes + n * Self.recordOverhead
         let type = h.timestampType
         for _ in 0..<n {
-            let r = try Record.decode(from: &payload)
-            let offset = h.baseOffset &+ Int64(r.offsetDelta)
-            guard offset >= fetchOffset else { continue }
-            out.append(
-                ConsumerRecord(
-                    topic: tp.topic, partition: tp.partition, offset: offset, timestamp: h.timestamp(delta: r.timestampDelta),
-                    timestampType: type, key: r.key, value: r.value, headers: r.headers, leaderEpoch: h.partitionLeaderEpoch))
+            // Built in place from the decoded fields: each intermediate record value cost a
+            // retain and a release per field.
+            try Record.decode(from: &payload) { _, timestampDelta, offsetDelta, key, value, headers in
+                let offset = h.baseOffset &+ Int64(offsetDelta)
+                guard offset >= fetchOffset else { return }
+                out.append { slot in
+                    slot.initialize(
+                        to: ConsumerRecord(
+                            topic: tp.topic, partition: tp.partition, offset: offset, timestamp: h.timestamp(delta: timestampDelta),
+                            timestampType: type, key: key, value: value, headers: headers, leaderEpoch: h.partitionLeaderEpoch))
+                }
+            }
         }
         return footprint
     }

@@ -32,6 +32,7 @@ public struct Record: Hashable, Sendable {
     public var value: ByteBuffer?
     public var headers: [RecordHeader]
 
+    @inlinable
     public init(
         attributes: Int8 = 0,
         timestampDelta: Int64 = 0,
@@ -68,23 +69,35 @@ public struct Record: Hashable, Sendable {
 
     /// Reads one record at the reader index of `buffer`, advancing it. Keys and values are slices
     /// of `buffer`.
+    @inlinable
     public static func decode(from buffer: inout ByteBuffer) throws -> Record {
+        try decode(from: &buffer) { attributes, timestampDelta, offsetDelta, key, value, headers in
+            Record(attributes: attributes, timestampDelta: timestampDelta, offsetDelta: offsetDelta, key: key, value: value, headers: headers)
+        }
+    }
+
+    /// Reads one record at the reader index of `buffer`, advancing it, and hands its fields to
+    /// `make`, for readers that build a record type of their own: no `Record` is built, whose
+    /// fields would be copied out and then destroyed (a retain and a release per field).
+    @inlinable
+    public static func decode<T>(
+        from buffer: inout ByteBuffer,
+        _ make: (
+            _ attributes: Int8, _ timestampDelta: Int64, _ offsetDelta: Int32, _ key: consuming ByteBuffer?,
+            _ value: consuming ByteBuffer?, _ headers: consuming [RecordHeader]
+        ) throws -> T
+    ) throws -> T {
         let base = buffer.readerIndex
         let (layout, consumed) = try buffer.withUnsafeReadableBytes { raw in
             var reader = RawReader(raw)
             let layout = try RecordLayout.parse(&reader)
             return (layout, reader.position)
         }
-        let record = Record(
-            attributes: layout.attributes,
-            timestampDelta: layout.timestampDelta,
-            offsetDelta: layout.offsetDelta,
-            key: layout.keyLength < 0 ? nil : buffer.getSlice(at: base &+ layout.keyStart, length: layout.keyLength),
-            value: layout.valueLength < 0 ? nil : buffer.getSlice(at: base &+ layout.valueStart, length: layout.valueLength),
-            headers: layout.headerCount == 0 ? [] : Record.decodeHeaders(layout, in: buffer, base: base))
-        // Not a `defer`: that made the returned record a copy (a retain and release per field).
+        let key = layout.keyLength < 0 ? nil : buffer.getSlice(at: base &+ layout.keyStart, length: layout.keyLength)
+        let value = layout.valueLength < 0 ? nil : buffer.getSlice(at: base &+ layout.valueStart, length: layout.valueLength)
+        let headers = layout.headerCount == 0 ? [] : Record.decodeHeaders(layout, in: buffer, base: base)
         buffer.moveReaderIndex(forwardBy: consumed)
-        return record
+        return try make(layout.attributes, layout.timestampDelta, layout.offsetDelta, key, value, headers)
     }
 
     // MARK: - internals shared with the batch builder and reader

@@ -16,11 +16,12 @@ enum MemoryTuning {
     /// all threads would contend for one arena's lock, and the one comparison made (`brook
     /// ledger bench`, BENCHMARKS.md) did not show a gain worth that risk.
     ///
-    /// For the same commands, freed memory is kept for reuse up to 32 MiB: a consumer receives a
-    /// fresh ~1 MiB buffer per fetch response (and a producer builds ~1 MB batches). glibc maps
-    /// or trims such blocks back to the kernel, so each new one page-faults and is zeroed again:
-    /// about a tenth of the consumer's CPU at 1 KiB records. Peak RSS does not grow with it (the
-    /// prefetch and buffer.memory bounds hold the live memory; see BENCHMARKS.md).
+    /// For the same commands, blocks up to 32 MiB come from the heap rather than from mmap, and
+    /// 4 MiB of free memory is kept at its top: a consumer receives a fresh ~1 MiB buffer per
+    /// fetch response (and a producer builds ~1 MB batches). Mapped afresh each time, every
+    /// such block page-faults and is zeroed again: about a tenth of the consumer's CPU at 1 KiB
+    /// records. Keeping more free memory (32 MiB was tried) saved nothing more and raised the
+    /// producer's peak RSS from 35–54 to 57–59 MiB.
     static func apply(arguments: [String] = CommandLine.arguments) {
         guard arguments.count > 1, clientCommands.contains(arguments[1]) else { return }
         let env = ProcessInfo.processInfo.environment
@@ -28,10 +29,12 @@ enum MemoryTuning {
             _ = brook_set_malloc_arenas(1)
         }
         if env["MALLOC_MMAP_THRESHOLD_"] == nil && env["MALLOC_TRIM_THRESHOLD_"] == nil {
-            _ = brook_set_malloc_thresholds(retainedFreeBytes, retainedFreeBytes)
+            _ = brook_set_malloc_thresholds(mmapThreshold, trimThreshold)
         }
     }
 
-    /// Blocks up to this size come from the heap, and this much free memory at its top is kept.
-    static let retainedFreeBytes = 32 * 1024 * 1024
+    /// Blocks up to this size come from the heap.
+    static let mmapThreshold = 32 * 1024 * 1024
+    /// Free memory at the top of the heap kept for reuse.
+    static let trimThreshold = 4 * 1024 * 1024
 }
