@@ -16,19 +16,20 @@ enum MemoryTuning {
     /// all threads would contend for one arena's lock, and the one comparison made (`brook
     /// ledger bench`, BENCHMARKS.md) did not show a gain worth that risk.
     ///
-    /// For the same commands, blocks up to 32 MiB come from the heap rather than from mmap, and
-    /// 4 MiB of free memory is kept at its top: a consumer receives a fresh ~1 MiB buffer per
-    /// fetch response (and a producer builds ~1 MB batches). Mapped afresh each time, every
-    /// such block page-faults and is zeroed again: about a tenth of the consumer's CPU at 1 KiB
-    /// records. Keeping more free memory (32 MiB was tried) saved nothing more and raised the
-    /// producer's peak RSS from 35–54 to 57–59 MiB.
+    /// For consumers (`consume`, `perf consume`), blocks up to 32 MiB come from the heap rather
+    /// than from mmap, and 4 MiB of free memory is kept at its top: a consumer receives a fresh
+    /// ~1 MiB buffer per fetch response, and mapped afresh each time every one page-faults and is
+    /// zeroed again: about a tenth of the consumer's CPU at 1 KiB records. Producers keep
+    /// glibc's default: their ~1 MB batches live long beside small allocations, and from the
+    /// heap they left holes that raised the peak RSS from 35–40 to up to 61 MiB.
     static func apply(arguments: [String] = CommandLine.arguments) {
         guard arguments.count > 1, clientCommands.contains(arguments[1]) else { return }
         let env = ProcessInfo.processInfo.environment
         if env["MALLOC_ARENA_MAX"] == nil {
             _ = brook_set_malloc_arenas(1)
         }
-        if env["MALLOC_MMAP_THRESHOLD_"] == nil && env["MALLOC_TRIM_THRESHOLD_"] == nil {
+        let consumer = arguments[1] == "consume" || (arguments[1] == "perf" && arguments.count > 2 && arguments[2] == "consume")
+        if consumer && env["MALLOC_MMAP_THRESHOLD_"] == nil && env["MALLOC_TRIM_THRESHOLD_"] == nil {
             _ = brook_set_malloc_thresholds(mmapThreshold, trimThreshold)
         }
     }
