@@ -86,34 +86,64 @@ struct FetchDecoding: Sendable {
         case nothing
     }
 
+    /// The uncompressed window of one partition, or `.compressed` if a compressed batch comes
+    /// before the cut (then the decoder decides the whole window, and this partition takes none
+    /// of the room here).
     private func scanPartition(_ records: ByteBuffer, fetchOffset: Int64, room: inout Int, decodedAny: inout Bool) throws -> PartitionScan {
-        var iterator = RecordBatchIterator(records)
         var batches: [RecordBatch] = []
-        var next = fetchOffset
-        var footprint = 0
         var stored = 0
+        var windowRoom = room
+        var windowAny = decodedAny
+        let w = try walkWindow(records, from: fetchOffset, room: &windowRoom, decodedAny: &windowAny) { batch in
+            guard !batch.header.isCompressed else { return nil }
+            batches.append(batch)
+            stored += batch.bytes.readableBytes
+            return batch.bytes.readableBytes - RecordBatchHeader.size + Int(max(batch.header.recordCount, 0)) * Self.recordOverhead
+        }
+        if w.stopped { return .compressed }
+        room = windowRoom
+        decodedAny = windowAny
+        return w.sawBatch ? .ready(batches, next: w.next, footprint: w.footprint, stored: stored) : .nothing
+    }
+
+    private struct Window {
+        var next: Int64
+        var footprint = 0
+        /// Some batch (control batches included) was passed: `next` moved.
         var sawBatch = false
+        /// `take` refused a batch.
+        var stopped = false
+    }
+
+    /// Walks one partition's batches from `fetchOffset`, the one rule for where a fetch's
+    /// records stop: control batches only move the position; the others go to `take` (which
+    /// returns their decoded size, or nil to stop the walk) while the room lasts, the first one
+    /// of the fetch always, so that there is progress.
+    private func walkWindow(
+        _ records: ByteBuffer, from fetchOffset: Int64, room: inout Int, decodedAny: inout Bool, _ take: (RecordBatch) throws -> Int?
+    ) throws -> Window {
+        var iterator = RecordBatchIterator(records)
+        var w = Window(next: fetchOffset)
         while let batch = try iterator.next() {
             let h = batch.header
             guard h.nextOffset > fetchOffset else { continue }
             if h.isControl {
-                sawBatch = true
-                next = max(next, h.nextOffset)
+                w.sawBatch = true
+                w.next = max(w.next, h.nextOffset)
                 continue
             }
-            // The rest of this partition is decoded (and its cut decided) by the decoder.
-            if h.isCompressed { return .compressed }
             if room <= 0 && decodedAny { break }
-            sawBatch = true
-            next = max(next, h.nextOffset)
-            let size = batch.bytes.readableBytes - RecordBatchHeader.size + Int(max(h.recordCount, 0)) * Self.recordOverhead
-            footprint += size
-            stored += batch.bytes.readableBytes
+            guard let size = try take(batch) else {
+                w.stopped = true
+                break
+            }
+            w.sawBatch = true
+            w.next = max(w.next, h.nextOffset)
+            w.footprint += size
             room -= size
             decodedAny = true
-            batches.append(batch)
         }
-        return sawBatch ? .ready(batches, next: next, footprint: footprint, stored: stored) : .nothing
+        return w
     }
 
     /// Decodes every partition of a scanned response. Returns the per-partition results and the
@@ -160,33 +190,17 @@ struct FetchDecoding: Sendable {
     private func decodeCompressed(
         _ e: FetchPlanEntry, records: ByteBuffer, highWatermark: Int64, room: inout Int, decodedAny: inout Bool
     ) throws -> (DecodedChunk?, compressed: Int, decompressed: Int) {
-        var iterator = RecordBatchIterator(records)
         let out = RecordRun(capacity: 64)
-        var next = e.offset
-        var bytes = 0
         var compressed = 0
         var decompressed = 0
-        var sawBatch = false
-        while let batch = try iterator.next() {
-            let h = batch.header
-            guard h.nextOffset > e.offset else { continue }
-            if h.isControl {
-                sawBatch = true
-                next = max(next, h.nextOffset)
-                continue
-            }
-            if room <= 0 && decodedAny { break }
-            sawBatch = true
-            next = max(next, h.nextOffset)
+        let w = try walkWindow(records, from: e.offset, room: &room, decodedAny: &decodedAny) { batch in
             let footprint = try appendRecords(of: batch, tp: e.tp, from: e.offset, to: out)
-            bytes += footprint
-            room -= footprint
-            decodedAny = true
             compressed += batch.bytes.readableBytes
             decompressed += footprint + RecordBatchHeader.size
+            return footprint
         }
-        guard sawBatch else { return (nil, 0, 0) }
-        let chunk = DecodedChunk(tp: e.tp, epoch: e.epoch, records: out, nextOffset: next, bytes: bytes, highWatermark: highWatermark)
+        guard w.sawBatch else { return (nil, 0, 0) }
+        let chunk = DecodedChunk(tp: e.tp, epoch: e.epoch, records: out, nextOffset: w.next, bytes: w.footprint, highWatermark: highWatermark)
         return (chunk, compressed, decompressed)
     }
 

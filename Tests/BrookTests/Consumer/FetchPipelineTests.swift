@@ -97,6 +97,28 @@ struct FetchPipelineTests {
         #expect(decompressed > compressed)
     }
 
+    /// A partition whose uncompressed batches come before a compressed one is decoded whole by
+    /// the decoder: the scan must not also charge those batches to the room the others share.
+    @Test func aPartitionLeftToTheDecoderTakesNoRoomInTheScan() throws {
+        let plain = try batch(base: 0, count: 10)
+        var mixed = plain
+        mixed.writeImmutableBuffer(try batch(base: 10, count: 10, codec: .gzip))
+        var twoPlain = plain
+        twoPlain.writeImmutableBuffer(try batch(base: 10, count: 10))
+        let footprint = plain.readableBytes - RecordBatchHeader.size + 10 * FetchDecoding.recordOverhead
+        // Room for one plain batch and a byte: `b` gets both of its batches (the second starts
+        // while room is left) only if `a`'s plain batch was not charged as well.
+        let plan = FetchPlan(
+            entries: [FetchPlanEntry(tp: a, epoch: 1, offset: 0), FetchPlanEntry(tp: b, epoch: 1, offset: 0)], maxBytes: 1 << 20,
+            partitionMaxBytes: 1 << 20, reserved: footprint + 1)
+        let scan = decoding.scan(response([a: mixed, b: twoPlain]), plan: plan)
+        guard case .compressed? = scan.partitions[a], case .ready(_, let next, _, _, _)? = scan.partitions[b] else {
+            Issue.record("expected a compressed and b ready, got \(scan.partitions)")
+            return
+        }
+        #expect(next == 20)
+    }
+
     @Test func aCorruptBatchFailsInTheDecoder() throws {
         var records = try batch(base: 0, count: 3)
         // Flip a byte of the last value: the header still scans, the CRC does not match.
