@@ -212,19 +212,25 @@ struct FetchDecoding: Sendable {
         let n = Int(max(h.recordCount, 0))
         let footprint = payload.readableBytes + n * Self.recordOverhead
         let type = h.timestampType
+        let topic = tp.topic
+        let partition = tp.partition
         for _ in 0..<n {
-            // Built in place from the decoded fields: each intermediate record value cost a
-            // retain and a release per field.
-            try Record.decode(from: &payload) { _, timestampDelta, offsetDelta, key, value, headers in
-                let offset = h.baseOffset &+ Int64(offsetDelta)
-                guard offset >= fetchOffset else { return }
-                out.append { slot in
-                    slot.initialize(
-                        to: ConsumerRecord(
-                            topic: tp.topic, partition: tp.partition, offset: offset, timestamp: h.timestamp(delta: timestampDelta),
-                            timestampType: type, key: key, value: value, headers: headers, leaderEpoch: h.partitionLeaderEpoch))
-                }
+            // Built from the parsed layout with no closure in between: the optimizer copied key,
+            // value and headers out of a decoding closure's parameters (a retain and a release
+            // each, per record) instead of moving them.
+            let base = payload.readerIndex
+            let (layout, length) = try Record.layout(of: payload)
+            let offset = h.baseOffset &+ Int64(layout.offsetDelta)
+            if offset >= fetchOffset {
+                out.append(
+                    ConsumerRecord(
+                        topic: topic, partition: partition, offset: offset, timestamp: h.timestamp(delta: layout.timestampDelta),
+                        timestampType: type,
+                        key: layout.keyLength < 0 ? nil : payload.getSlice(at: base &+ layout.keyStart, length: layout.keyLength),
+                        value: layout.valueLength < 0 ? nil : payload.getSlice(at: base &+ layout.valueStart, length: layout.valueLength),
+                        headers: Record.headers(of: layout, in: payload), leaderEpoch: h.partitionLeaderEpoch))
             }
+            payload.moveReaderIndex(forwardBy: length)
         }
         return footprint
     }

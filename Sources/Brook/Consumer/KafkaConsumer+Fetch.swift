@@ -204,7 +204,12 @@ extension KafkaConsumer {
         let decoding = FetchDecoding(checkCRCs: configuration.fetch.checkCRCs, logger: logger)
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.decodeLoop(scans, decoding) }
-            await fetcher(node: node, decoding: decoding, queue: queue)
+            // The fetcher runs on its connection's event loop (see EventLoopTaskExecutor); a
+            // connection made later may land on another loop, which costs only a hop.
+            let loop = (try? await cluster.connection(to: node))?.channel.eventLoop ?? cluster.group.next()
+            await withTaskExecutorPreference(EventLoopTaskExecutor(loop)) {
+                await fetcher(node: node, decoding: decoding, queue: queue)
+            }
             queue.finish()
         }
     }

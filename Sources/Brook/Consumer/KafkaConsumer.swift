@@ -280,9 +280,9 @@ public final class KafkaConsumer: Sendable {
         }
     }
 
-    /// The next record or batch for an iterator. A prefetched one is taken synchronously, in the
-    /// caller's isolation: per record, an executor hop or a nested async call costs more than
-    /// taking the record. Only waiting enters the async loop.
+    /// The next record or batch for an iterator's slow path (its fast path, inlined into the
+    /// caller, only polls): checks for cancellation, takes a prefetched one synchronously in the
+    /// caller's isolation, and otherwise waits.
     @inline(__always)
     func nextValue<T: Sendable>(
         isolation actor: isolated (any Actor)?, _ take: (inout ConsumerState) -> (T?, wake: Bool)
@@ -293,6 +293,33 @@ public final class KafkaConsumer: Sendable {
         case .end: return nil
         case .empty: return try await next(isolation: actor, take)
         }
+    }
+
+    /// A prefetched record, if there is one now (nil also when the consumer ended: the
+    /// iterator's slow path, `waitRecord`, tells the two apart).
+    @usableFromInline
+    func pollRecord() throws -> ConsumerRecord? {
+        if case .value(let r) = try poll({ $0.takeRecord() }) { return r }
+        return nil
+    }
+
+    /// A prefetched batch, if there is one now (see `pollRecord`).
+    @usableFromInline
+    func pollBatch() throws -> ConsumerRecordBatch? {
+        if case .value(let b) = try poll({ $0.takeBatch() }) { return b }
+        return nil
+    }
+
+    /// The iterators' slow path: checks for cancellation, then waits for a record.
+    @usableFromInline
+    func waitRecord(isolation actor: isolated (any Actor)?) async throws -> ConsumerRecord? {
+        try await nextValue(isolation: actor) { $0.takeRecord() }
+    }
+
+    /// The batch iterator's slow path (see `waitRecord`).
+    @usableFromInline
+    func waitBatch(isolation actor: isolated (any Actor)?) async throws -> ConsumerRecordBatch? {
+        try await nextValue(isolation: actor) { $0.takeBatch() }
     }
 
     /// The application stopped iterating: what it received counts as processed, and the
@@ -447,16 +474,35 @@ public struct KafkaConsumerMessages: AsyncSequence, Sendable {
 
     /// Hands out records in offset order per partition; dropping it closes the consumer.
     public struct AsyncIterator: AsyncIteratorProtocol {
-        let box: IterationBox
+        @usableFromInline let box: IterationBox
+        /// Records taken since the last cancellation check.
+        @usableFromInline var taken: UInt8 = 0
+
+        init(box: IterationBox) { self.box = box }
+
         /// The next record, waiting for one if none is prefetched; nil once the consumer closed.
         /// Asking for it marks the previous record as processed.
+        @inlinable
         public mutating func next() async throws -> ConsumerRecord? {
-            try await box.consumer.nextValue(isolation: nil) { $0.takeRecord() }
+            if let r = try fastNext() { return r }
+            return try await box.consumer.waitRecord(isolation: nil)
         }
 
         /// What `for try await` calls: a prefetched record without leaving the caller's isolation.
+        @inlinable
         public mutating func next(isolation actor: isolated (any Actor)?) async throws -> ConsumerRecord? {
-            try await box.consumer.nextValue(isolation: actor) { $0.takeRecord() }
+            if let r = try fastNext() { return r }
+            return try await box.consumer.waitRecord(isolation: actor)
+        }
+
+        /// A prefetched record, taken synchronously in code inlined into the caller: per record,
+        /// an async call (task-allocator frame, executor check, TLS lookups) cost more than
+        /// taking it. Every 64th call goes the slow way, which checks for cancellation.
+        @inlinable @inline(__always)
+        mutating func fastNext() throws -> ConsumerRecord? {
+            taken &+= 1
+            guard taken & 63 != 0 else { return nil }
+            return try box.consumer.pollRecord()
         }
     }
 }
@@ -474,23 +520,41 @@ public struct KafkaConsumerBatches: AsyncSequence, Sendable {
 
     /// Hands out one partition's prefetched records at a time; dropping it closes the consumer.
     public struct AsyncIterator: AsyncIteratorProtocol {
-        let box: IterationBox
+        @usableFromInline let box: IterationBox
+        /// Batches taken since the last cancellation check.
+        @usableFromInline var taken: UInt8 = 0
+
+        init(box: IterationBox) { self.box = box }
+
         /// The next batch, waiting for one if none is prefetched; nil once the consumer closed.
         /// Asking for it marks the previous batch as processed.
+        @inlinable
         public mutating func next() async throws -> ConsumerRecordBatch? {
-            try await box.consumer.nextValue(isolation: nil) { $0.takeBatch() }
+            if let b = try fastNext() { return b }
+            return try await box.consumer.waitBatch(isolation: nil)
         }
 
         /// What `for try await` calls: a prefetched batch without leaving the caller's isolation.
+        @inlinable
         public mutating func next(isolation actor: isolated (any Actor)?) async throws -> ConsumerRecordBatch? {
-            try await box.consumer.nextValue(isolation: actor) { $0.takeBatch() }
+            if let b = try fastNext() { return b }
+            return try await box.consumer.waitBatch(isolation: actor)
+        }
+
+        /// A prefetched batch, taken synchronously (see the record iterator's `fastNext`).
+        @inlinable @inline(__always)
+        mutating func fastNext() throws -> ConsumerRecordBatch? {
+            taken &+= 1
+            guard taken & 63 != 0 else { return nil }
+            return try box.consumer.pollBatch()
         }
     }
 }
 
 /// Notices when an iterator is dropped (the loop ended or was left).
+@usableFromInline
 final class IterationBox: Sendable {
-    let consumer: KafkaConsumer
+    @usableFromInline let consumer: KafkaConsumer
     init(_ consumer: KafkaConsumer) { self.consumer = consumer }
     deinit { consumer.iterationEnded() }
 }

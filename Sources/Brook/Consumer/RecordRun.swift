@@ -33,14 +33,9 @@ final class RecordRun: @unchecked Sendable, RandomAccessCollection {
         return base[position]
     }
 
-    func append(_ record: ConsumerRecord) {
-        append { $0.initialize(to: record) }
-    }
-
-    /// Appends the record `initialize` writes into the slot it is given (built in place, not
-    /// copied in).
+    /// Moves `record` in.
     @inline(__always)
-    func append(_ initialize: (UnsafeMutablePointer<ConsumerRecord>) -> Void) {
+    func append(_ record: consuming ConsumerRecord) {
         if endIndex == capacity {
             // Geometric growth: the capacity given is the batches' record count, so this is rare.
             let bigger = UnsafeMutablePointer<ConsumerRecord>.allocate(capacity: capacity * 2)
@@ -49,7 +44,7 @@ final class RecordRun: @unchecked Sendable, RandomAccessCollection {
             base = bigger
             capacity *= 2
         }
-        initialize(base + endIndex)
+        (base + endIndex).initialize(to: record)
         endIndex += 1
     }
 

@@ -71,33 +71,34 @@ public struct Record: Hashable, Sendable {
     /// of `buffer`.
     @inlinable
     public static func decode(from buffer: inout ByteBuffer) throws -> Record {
-        try decode(from: &buffer) { attributes, timestampDelta, offsetDelta, key, value, headers in
-            Record(attributes: attributes, timestampDelta: timestampDelta, offsetDelta: offsetDelta, key: key, value: value, headers: headers)
-        }
+        let base = buffer.readerIndex
+        let (layout, length) = try Record.layout(of: buffer)
+        let record = Record(
+            attributes: layout.attributes, timestampDelta: layout.timestampDelta, offsetDelta: layout.offsetDelta,
+            key: layout.keyLength < 0 ? nil : buffer.getSlice(at: base &+ layout.keyStart, length: layout.keyLength),
+            value: layout.valueLength < 0 ? nil : buffer.getSlice(at: base &+ layout.valueStart, length: layout.valueLength),
+            headers: Record.headers(of: layout, in: buffer))
+        buffer.moveReaderIndex(forwardBy: length)
+        return record
     }
 
-    /// Reads one record at the reader index of `buffer`, advancing it, and hands its fields to
-    /// `make`, for readers that build a record type of their own: no `Record` is built, whose
-    /// fields would be copied out and then destroyed (a retain and a release per field).
+    /// Parses and checks the record at the reader index of `buffer` without building it: its
+    /// fields' positions, relative to the reader index, and its encoded length. For readers that
+    /// build a record type of their own from slices of `buffer`: building a `Record` first and
+    /// copying its fields out would cost a retain and a release per field.
     @inlinable
-    public static func decode<T>(
-        from buffer: inout ByteBuffer,
-        _ make: (
-            _ attributes: Int8, _ timestampDelta: Int64, _ offsetDelta: Int32, _ key: consuming ByteBuffer?,
-            _ value: consuming ByteBuffer?, _ headers: consuming [RecordHeader]
-        ) throws -> T
-    ) throws -> T {
-        let base = buffer.readerIndex
-        let (layout, consumed) = try buffer.withUnsafeReadableBytes { raw in
+    public static func layout(of buffer: ByteBuffer) throws -> (RecordLayout, length: Int) {
+        try buffer.withUnsafeReadableBytes { raw in
             var reader = RawReader(raw)
             let layout = try RecordLayout.parse(&reader)
             return (layout, reader.position)
         }
-        let key = layout.keyLength < 0 ? nil : buffer.getSlice(at: base &+ layout.keyStart, length: layout.keyLength)
-        let value = layout.valueLength < 0 ? nil : buffer.getSlice(at: base &+ layout.valueStart, length: layout.valueLength)
-        let headers = layout.headerCount == 0 ? [] : Record.decodeHeaders(layout, in: buffer, base: base)
-        buffer.moveReaderIndex(forwardBy: consumed)
-        return try make(layout.attributes, layout.timestampDelta, layout.offsetDelta, key, value, headers)
+    }
+
+    /// The headers of the record at the reader index of `buffer`, as parsed by `layout(of:)`.
+    @inlinable
+    public static func headers(of layout: RecordLayout, in buffer: ByteBuffer) -> [RecordHeader] {
+        layout.headerCount == 0 ? [] : decodeHeaders(layout, in: buffer, base: buffer.readerIndex)
     }
 
     // MARK: - internals shared with the batch builder and reader

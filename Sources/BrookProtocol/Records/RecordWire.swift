@@ -185,18 +185,19 @@ struct RawWriter {
     }
 }
 
-/// Where the fields of one encoded record lie, relative to the start of the records area.
-@usableFromInline
-struct RecordLayout {
-    @usableFromInline var attributes: Int8 = 0
-    @usableFromInline var timestampDelta: Int64 = 0
-    @usableFromInline var offsetDelta: Int32 = 0
-    @usableFromInline var keyStart = 0
-    @usableFromInline var keyLength = -1
-    @usableFromInline var valueStart = 0
-    @usableFromInline var valueLength = -1
-    @usableFromInline var headersStart = 0
-    @usableFromInline var headerCount = 0
+/// Where the fields of one encoded record lie, relative to where the record starts (for
+/// ``Record/layout(of:)``; for the batch reader, relative to the start of the records area).
+/// Lengths are -1 for a null key or value.
+public struct RecordLayout: Sendable {
+    public var attributes: Int8 = 0
+    public var timestampDelta: Int64 = 0
+    public var offsetDelta: Int32 = 0
+    public var keyStart = 0
+    public var keyLength = -1
+    public var valueStart = 0
+    public var valueLength = -1
+    public var headersStart = 0
+    public var headerCount = 0
 
     @inlinable init() {}
 

@@ -118,6 +118,7 @@ struct PerfCommand: AsyncParsableCommand {
         @Option(help: "Topic to read.") var topic: String
         @Option(help: "Stop after this many records.") var records: Int
         @Option(name: .customLong("max-prefetch-bytes"), help: "Bound of fetched, not yet consumed data (default: the consumer's).") var maxPrefetchBytes: Int?
+        @Option(name: .customLong("max-partition-bytes"), help: "Per-partition bytes one fetch asks for (default: the consumer's).") var maxPartitionBytes: Int32?
         @Flag(help: "Iterate per-partition batches instead of single records.") var batches = false
         @Option(name: .customLong("timeout-s"), help: "Give up after this many seconds without reaching --records.") var timeoutS: Int = 120
 
@@ -132,6 +133,7 @@ struct PerfCommand: AsyncParsableCommand {
                 cc.offsets.autoOffsetReset = .earliest
                 cc.fetch.allowAutoCreateTopics = false
                 if let maxPrefetchBytes { cc.fetch.maxPrefetchBytes = maxPrefetchBytes }
+                if let maxPartitionBytes { cc.fetch.maxPartitionBytes = maxPartitionBytes }
                 let consumer = try KafkaConsumer(configuration: cc, logger: client.logger)
                 let parts = meta.partitions.map { TopicPartition(topic: topic, partition: $0.id) }
                 try consumer.assign(parts)

@@ -588,6 +588,29 @@ struct ConsumerIntegrationTests {
         }
     }
 
+    @Test func cancellingTheReaderEndsItsLoopWhileRecordsKeepComing() async throws {
+        try await withConsumerBroker { broker in
+            try await broker.createTopic("cancel-reader", partitions: 1)
+            try await broker.produce("cancel-reader", partition: 0, values: (0..<2000).map { "r\($0)" })
+            let consumer = try KafkaConsumer(configuration: testConsumerConfig(broker, group: "cancel-reader"), logger: testLogger())
+            try consumer.subscribe(topics: ["cancel-reader"])
+            // The iterator takes prefetched records without an async call and checks for
+            // cancellation on every 64th: the loop must still end soon after the cancel.
+            let reader = Task { () -> Int in
+                var seen = 0
+                for try await _ in consumer.messages {
+                    seen += 1
+                    if seen == 10 { withUnsafeCurrentTask { $0?.cancel() } }
+                }
+                return seen
+            }
+            let seen = try await reader.value
+            #expect(seen >= 10)
+            #expect(seen <= 10 + 64)
+            await consumer.close()
+        }
+    }
+
     @Test func consumerRunsAsAService() async throws {
         try await withConsumerBroker { broker in
             try await broker.createTopic("service", partitions: 1)
