@@ -27,26 +27,39 @@ public struct DeliveryReports: AsyncSequence, Sendable {
 
     /// Iterates one hand-over at a time; ends when the producer closed or the task is cancelled.
     public struct AsyncIterator: AsyncIteratorProtocol {
-        let buffer: DeliveryReportBuffer
-        private var pending: [DeliveryReport] = []
-        private var index = 0
+        @usableFromInline let buffer: DeliveryReportBuffer
+        @usableFromInline var pending: [DeliveryReport] = []
+        @usableFromInline var index = 0
 
         init(buffer: DeliveryReportBuffer) {
             self.buffer = buffer
         }
 
+        @inlinable
         public mutating func next() async -> DeliveryReport? {
-            await next(isolation: nil)
+            if index < pending.count {
+                index += 1
+                return pending[index - 1]
+            }
+            return await nextHandOver(isolation: nil)
         }
 
-        /// What `for await` calls. A report of the current hand-over is returned without leaving
-        /// the caller's isolation or awaiting anything: per report, that would cost more than
-        /// the report.
+        /// What `for await` calls. A report of the current hand-over is returned by code inlined
+        /// into the caller, without an async call: per report, that would cost more than the
+        /// report.
+        @inlinable
         public mutating func next(isolation actor: isolated (any Actor)?) async -> DeliveryReport? {
             if index < pending.count {
                 index += 1
                 return pending[index - 1]
             }
+            return await nextHandOver(isolation: actor)
+        }
+
+        /// Waits for the next hand-over and returns its first report; nil once the producer
+        /// closed (or the task is cancelled).
+        @usableFromInline
+        mutating func nextHandOver(isolation actor: isolated (any Actor)?) async -> DeliveryReport? {
             pending = []
             index = 0
             guard let taken = await buffer.take() else { return nil }
@@ -77,6 +90,7 @@ public struct DeliveryReports: AsyncSequence, Sendable {
 
 /// The bounded hand-over buffer behind ``DeliveryReports``: many writers (the producer's
 /// completion paths), one reader.
+@usableFromInline
 final class DeliveryReportBuffer: Sendable {
     private struct State {
         var reports: [DeliveryReport] = []

@@ -75,7 +75,7 @@ public final class KafkaProducer: Service, Sendable {
         while true {
             do {
                 return try await withCheckedThrowingContinuation { (c: CheckedContinuation<RecordMetadata, any Error>) in
-                    switch engine.append(record, keyHash: hash, held: &held, waiter: c) {
+                    switch engine.append(record, keyHash: hash, held: &held, waiter: SendWaiter(c)) {
                     case .appended:
                         break
                     case .needTopic:
@@ -98,21 +98,33 @@ public final class KafkaProducer: Service, Sendable {
     /// Returns once the record is in a batch. Suspends (at most ``ProducerConfiguration/maxBlock``)
     /// only while `buffer.memory` is full or the topic's metadata is being fetched.
     @discardableResult
+    @inlinable
     public func sendAsync(_ record: ProducerRecord) async throws -> UInt64 {
-        // Fast path: room in the batch and the topic known; nothing to await.
+        // Inlined into the caller: a record that fits the open batch costs no async call (an
+        // executor check, a task-allocator frame and TLS lookups per record).
+        if let id = try appendNow(record) { return id }
+        return try await sendAsyncSlowPath(record)
+    }
+
+    /// `sendAsync`'s fast path: the record's id if it went into a batch now (room in the
+    /// batch, the topic known, room for its report); nil if it must wait.
+    @usableFromInline
+    func appendNow(_ record: ProducerRecord) throws -> UInt64? {
+        if engine.reports.isFull { return nil }
         var none = 0
-        let hash = keyHash(record)
-        if engine.reports.isFull {
-            try await engine.reports.waitForSpace(maxBlock: configuration.maxBlock)
-        }
-        switch engine.append(record, keyHash: hash, held: &none, waiter: nil) {
+        switch engine.append(record, keyHash: keyHash(record), held: &none, waiter: nil) {
         case .appended(let id): return id
         case .failed(let e): throw e
-        case .needTopic, .needMemory: return try await sendAsyncSlowPath(record, keyHash: hash)
+        case .needTopic, .needMemory: return nil
         }
     }
 
-    private func sendAsyncSlowPath(_ record: ProducerRecord, keyHash hash: Int32?) async throws -> UInt64 {
+    @usableFromInline
+    func sendAsyncSlowPath(_ record: ProducerRecord) async throws -> UInt64 {
+        if engine.reports.isFull {
+            try await engine.reports.waitForSpace(maxBlock: configuration.maxBlock)
+        }
+        let hash = keyHash(record)
         var held = 0
         defer { if held > 0 { engine.releaseMemory(held) } }
         while true {

@@ -142,7 +142,7 @@ final class ProducerEngine: @unchecked Sendable {
     /// - Parameter held: memory the caller already acquired for a new batch; consumed (or
     ///   returned to the pool) when the record is appended.
     func append(_ record: ProducerRecord, keyHash: Int32?, held: inout Int,
-                waiter: CheckedContinuation<RecordMetadata, any Error>?) -> AppendResult {
+                waiter: SendWaiter?) -> AppendResult {
         var wake: WakeupSignal?
         let timestamp = record.timestamp ?? currentTimeMillis()
         let result: AppendResult = lock.withLock {
@@ -232,7 +232,9 @@ final class ProducerEngine: @unchecked Sendable {
             let builder = RecordBatchBuilder(codec: config.compression, compressionLevel: config.compressionLevel,
                                              appendingTo: ByteBufferAllocator().buffer(capacity: capacity))
             let now = ContinuousClock.now
-            let batch = ProducerBatch(number: number, partition: part, builder: builder, reserved: need,
+            // `consume`: the local's copy would live to the end of the scope, and the first
+            // append below would then copy the batch's whole buffer (it was not uniquely owned).
+            let batch = ProducerBatch(number: number, partition: part, builder: consume builder, reserved: need,
                                       createdAt: now, deadline: now + config.deliveryTimeout)
             incomplete.insert(number)
             if waiter != nil || reportsEnabled { batch.records.reserveCapacity(part.lastBatchRecords) }
@@ -276,7 +278,7 @@ final class ProducerEngine: @unchecked Sendable {
 
     /// Assigns the record's id and remembers what its report or waiting `send` needs.
     @inline(__always)
-    private func register(_ batch: ProducerBatch, timestamp: Int64, waiter: CheckedContinuation<RecordMetadata, any Error>?) -> UInt64 {
+    private func register(_ batch: ProducerBatch, timestamp: Int64, waiter: SendWaiter?) -> UInt64 {
         let id = nextRecordId
         nextRecordId &+= 1
         if waiter != nil || reportsEnabled {
@@ -1060,7 +1062,7 @@ final class ProducerEngine: @unchecked Sendable {
                     let md = RecordMetadata(topic: topic, partition: partition, offset: base >= 0 ? base + Int64(r.index) : -1,
                                             timestamp: logAppendTime >= 0 ? logAppendTime : r.timestamp)
                     if let w = r.waiter {
-                        w.resume(returning: md)
+                        w.continuation.resume(returning: md)
                     } else {
                         out.append(DeliveryReport(id: r.id, topic: topic, partition: partition, result: .success(md)))
                     }
@@ -1068,7 +1070,7 @@ final class ProducerEngine: @unchecked Sendable {
             case .failure(let error):
                 for r in b.records {
                     if let w = r.waiter {
-                        w.resume(throwing: error)
+                        w.continuation.resume(throwing: error)
                     } else {
                         out.append(DeliveryReport(id: r.id, topic: topic, partition: partition, result: .failure(error)))
                     }

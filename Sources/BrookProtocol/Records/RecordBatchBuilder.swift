@@ -57,7 +57,7 @@ public struct RecordBatchBuilder: Sendable {
         isControl: Bool = false,
         baseTimestamp: Int64? = nil,
         logAppendTime: Int64? = nil,
-        appendingTo buffer: ByteBuffer = ByteBufferAllocator().buffer(capacity: 16 * 1024)
+        appendingTo buffer: consuming ByteBuffer = ByteBufferAllocator().buffer(capacity: 16 * 1024)
     ) {
         self.codec = codec
         self.compressionLevel = compressionLevel
@@ -70,8 +70,10 @@ public struct RecordBatchBuilder: Sendable {
         self.isControl = isControl
         self.baseTimestamp = baseTimestamp
         self.logAppendTime = logAppendTime
-        self.output = buffer
         self.batchStart = buffer.writerIndex
+        // Moved in: with a second reference alive, the header write below copied the whole
+        // storage (for a producer's ~1 MB batch, a memmove and fresh pages per batch).
+        self.output = consume buffer
         if codec == .none {
             self.output.writeRepeatingByte(0, count: RecordBatchHeader.size)
             self.scratch = ByteBuffer()
