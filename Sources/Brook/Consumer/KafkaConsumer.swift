@@ -280,21 +280,6 @@ public final class KafkaConsumer: Sendable {
         }
     }
 
-    /// The next record or batch for an iterator's slow path (its fast path, inlined into the
-    /// caller, only polls): checks for cancellation, takes a prefetched one synchronously in the
-    /// caller's isolation, and otherwise waits.
-    @inline(__always)
-    func nextValue<T: Sendable>(
-        isolation actor: isolated (any Actor)?, _ take: (inout ConsumerState) -> (T?, wake: Bool)
-    ) async throws -> T? {
-        if Task.isCancelled { return nil }
-        switch try poll(take) {
-        case .value(let v): return v
-        case .end: return nil
-        case .empty: return try await next(isolation: actor, take)
-        }
-    }
-
     /// A prefetched record, if there is one now (nil also when the consumer ended: the
     /// iterator's slow path, `waitRecord`, tells the two apart).
     @usableFromInline
@@ -310,16 +295,17 @@ public final class KafkaConsumer: Sendable {
         return nil
     }
 
-    /// The iterators' slow path: checks for cancellation, then waits for a record.
+    /// The record iterator's slow path: checks for cancellation, takes a prefetched record in
+    /// the caller's isolation, and otherwise waits for one.
     @usableFromInline
     func waitRecord(isolation actor: isolated (any Actor)?) async throws -> ConsumerRecord? {
-        try await nextValue(isolation: actor) { $0.takeRecord() }
+        try await next(isolation: actor) { $0.takeRecord() }
     }
 
     /// The batch iterator's slow path (see `waitRecord`).
     @usableFromInline
     func waitBatch(isolation actor: isolated (any Actor)?) async throws -> ConsumerRecordBatch? {
-        try await nextValue(isolation: actor) { $0.takeBatch() }
+        try await next(isolation: actor) { $0.takeBatch() }
     }
 
     /// The application stopped iterating: what it received counts as processed, and the
@@ -475,8 +461,7 @@ public struct KafkaConsumerMessages: AsyncSequence, Sendable {
     /// Hands out records in offset order per partition; dropping it closes the consumer.
     public struct AsyncIterator: AsyncIteratorProtocol {
         @usableFromInline let box: IterationBox
-        /// Records taken since the last cancellation check.
-        @usableFromInline var taken: UInt8 = 0
+        @usableFromInline var cadence = CancellationCadence()
 
         init(box: IterationBox) { self.box = box }
 
@@ -484,25 +469,16 @@ public struct KafkaConsumerMessages: AsyncSequence, Sendable {
         /// Asking for it marks the previous record as processed.
         @inlinable
         public mutating func next() async throws -> ConsumerRecord? {
-            if let r = try fastNext() { return r }
-            return try await box.consumer.waitRecord(isolation: nil)
+            try await next(isolation: nil)
         }
 
-        /// What `for try await` calls: a prefetched record without leaving the caller's isolation.
+        /// What `for try await` calls. A prefetched record is polled synchronously, in code
+        /// inlined into the caller: per record, an async call (task-allocator frame, executor
+        /// check, TLS lookups) cost more than taking it.
         @inlinable
         public mutating func next(isolation actor: isolated (any Actor)?) async throws -> ConsumerRecord? {
-            if let r = try fastNext() { return r }
+            if cadence.allowsFastPath(), let r = try box.consumer.pollRecord() { return r }
             return try await box.consumer.waitRecord(isolation: actor)
-        }
-
-        /// A prefetched record, taken synchronously in code inlined into the caller: per record,
-        /// an async call (task-allocator frame, executor check, TLS lookups) cost more than
-        /// taking it. Every 64th call goes the slow way, which checks for cancellation.
-        @inlinable @inline(__always)
-        mutating func fastNext() throws -> ConsumerRecord? {
-            taken &+= 1
-            guard taken & 63 != 0 else { return nil }
-            return try box.consumer.pollRecord()
         }
     }
 }
@@ -521,8 +497,7 @@ public struct KafkaConsumerBatches: AsyncSequence, Sendable {
     /// Hands out one partition's prefetched records at a time; dropping it closes the consumer.
     public struct AsyncIterator: AsyncIteratorProtocol {
         @usableFromInline let box: IterationBox
-        /// Batches taken since the last cancellation check.
-        @usableFromInline var taken: UInt8 = 0
+        @usableFromInline var cadence = CancellationCadence()
 
         init(box: IterationBox) { self.box = box }
 
@@ -530,24 +505,32 @@ public struct KafkaConsumerBatches: AsyncSequence, Sendable {
         /// Asking for it marks the previous batch as processed.
         @inlinable
         public mutating func next() async throws -> ConsumerRecordBatch? {
-            if let b = try fastNext() { return b }
-            return try await box.consumer.waitBatch(isolation: nil)
+            try await next(isolation: nil)
         }
 
-        /// What `for try await` calls: a prefetched batch without leaving the caller's isolation.
+        /// What `for try await` calls: a prefetched batch is polled synchronously, as by the
+        /// record iterator.
         @inlinable
         public mutating func next(isolation actor: isolated (any Actor)?) async throws -> ConsumerRecordBatch? {
-            if let b = try fastNext() { return b }
+            if cadence.allowsFastPath(), let b = try box.consumer.pollBatch() { return b }
             return try await box.consumer.waitBatch(isolation: actor)
         }
+    }
+}
 
-        /// A prefetched batch, taken synchronously (see the record iterator's `fastNext`).
-        @inlinable @inline(__always)
-        mutating func fastNext() throws -> ConsumerRecordBatch? {
-            taken &+= 1
-            guard taken & 63 != 0 else { return nil }
-            return try box.consumer.pollBatch()
-        }
+/// How often an iterator's inlined fast path steps aside for its slow path, which checks for
+/// cancellation: every 64th call (a check per record cost a TLS lookup).
+@usableFromInline
+struct CancellationCadence {
+    @usableFromInline var calls: UInt8 = 0
+
+    @inlinable init() {}
+
+    /// Whether this call may take the fast path.
+    @inlinable
+    mutating func allowsFastPath() -> Bool {
+        calls &+= 1
+        return calls & 63 != 0
     }
 }
 

@@ -37,11 +37,7 @@ public struct DeliveryReports: AsyncSequence, Sendable {
 
         @inlinable
         public mutating func next() async -> DeliveryReport? {
-            if index < pending.count {
-                index += 1
-                return pending[index - 1]
-            }
-            return await nextHandOver(isolation: nil)
+            await next(isolation: nil)
         }
 
         /// What `for await` calls. A report of the current hand-over is returned by code inlined
