@@ -78,6 +78,8 @@ final class ProducerEngine: @unchecked Sendable {
         var requests = 0
         var retries = 0
         var transportFailures = 0
+        /// Failed attempts to connect to a partition leader.
+        var connectFailures = 0
         var identities = 0
     }
     private var statsStorage = Stats()
@@ -629,6 +631,7 @@ final class ProducerEngine: @unchecked Sendable {
                     connectFailures = 0
                 } catch {
                     connectFailures += 1
+                    lock.withLock { statsStorage.connectFailures += 1 }
                     logger.debug("cannot connect to leader", metadata: ["kafka.node": "\(node)", "error": "\(error)"])
                     requestMetadata()
                     await signal.wait(until: .now + backoff(attempt: connectFailures))
