@@ -99,19 +99,21 @@ final class WakeupSignal: Sendable {
 }
 
 extension Duration {
-    var nanoseconds: Int64 {
+    /// Whole nanoseconds, saturating at the bounds of Int64.
+    public var nanoseconds: Int64 {
         let c = components
         let (s, overflow) = c.seconds.multipliedReportingOverflow(by: 1_000_000_000)
         if overflow { return c.seconds < 0 ? .min : .max }
         return s &+ c.attoseconds / 1_000_000_000
     }
 
-    var milliseconds: Int64 { nanoseconds / 1_000_000 }
+    /// Whole milliseconds.
+    public var milliseconds: Int64 { nanoseconds / 1_000_000 }
 }
 
 /// Wall-clock milliseconds since 1970 (record timestamps).
-@inline(__always)
-func currentTimeMillis() -> Int64 {
+@inlinable
+public func currentTimeMillis() -> Int64 {
     var ts = timespec()
     clock_gettime(CLOCK_REALTIME, &ts)
     return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000

@@ -1,3 +1,6 @@
+import Brook
+import BrookPipeline
+
 /// What a database must offer inside a transaction for the shared batch step; SQLite and
 /// PostgreSQL differ only in their SQL.
 protocol LedgerTables {
@@ -18,4 +21,69 @@ extension LedgerTables {
         let result = try LedgerBatch.apply(events, alreadyProcessed: done, book: book)
         try await write(result, creditsTo: creditsTo)
     }
+}
+
+/// A stored-offset move of one partition: from `expected` (nil: none stored yet) to `next`.
+struct OffsetMove: Sendable {
+    var partition: TopicPartition
+    var expected: Int64?
+    var next: Int64
+}
+
+/// What the stream's transactions need beyond the shared batch step: the stored offsets.
+protocol LedgerOffsetTables: LedgerTables {
+    /// The stored offsets of `partitions` for `group`, locked until the transaction ends where
+    /// the database locks rows (so a second member's check waits for this one's move).
+    func lockOffsets(group: String, partitions: [TopicPartition]) async throws -> [TopicPartition: Int64]
+    /// Stores every move's `next`; returns the partitions whose first insert lost to another
+    /// member's (their stored offset is not ours to move).
+    func storeOffsets(group: String, _ moves: [OffsetMove]) async throws -> Set<TopicPartition>
+}
+
+extension LedgerOffsetTables {
+    /// The stream's transaction body for the batches of several partitions: checks each
+    /// partition's stored offset (the fencing check), moves those that match, and applies their
+    /// events as one batch (one read of the touched rows, one upsert per account and currency
+    /// touched). Returns the index of each fenced batch with its error; nothing of those is applied.
+    func applyStream(_ batches: [(index: Int, move: OffsetMove, events: [(event: LedgerEvent, source: EventSource)])], group: String)
+        async throws -> [Int: SinkFenced]
+    {
+        let stored = try await lockOffsets(group: group, partitions: batches.map(\.move.partition))
+        var fenced: [Int: SinkFenced] = [:]
+        var accepted = batches.filter { b in
+            let found = stored[b.move.partition]
+            guard found == b.move.expected else {
+                fenced[b.index] = SinkFenced(partition: b.move.partition, expected: b.move.expected, found: found)
+                return false
+            }
+            return true
+        }
+        let lost = try await storeOffsets(group: group, accepted.map(\.move))
+        if !lost.isEmpty {
+            accepted.removeAll { b in
+                guard lost.contains(b.move.partition) else { return false }
+                fenced[b.index] = SinkFenced(partition: b.move.partition, expected: b.move.expected, found: nil)
+                return true
+            }
+        }
+        try await applyBatch(accepted.flatMap(\.events), creditsTo: .outbox)
+        return fenced
+    }
+}
+
+/// Validates each batch of a combined call (an invalid record fails its batch before any
+/// transaction) and pairs the valid ones with their offset moves.
+func validatedBatches(_ batches: [SinkBatch<LedgerEvent>]) -> (
+    valid: [(index: Int, move: OffsetMove, events: [(event: LedgerEvent, source: EventSource)])], results: [Result<Void, any Error>]
+) {
+    var results = [Result<Void, any Error>](repeating: .success(()), count: batches.count)
+    var valid: [(index: Int, move: OffsetMove, events: [(event: LedgerEvent, source: EventSource)])] = []
+    for (i, b) in batches.enumerated() {
+        do {
+            valid.append((i, OffsetMove(partition: b.partition, expected: b.expected, next: b.next), try validated(b.records)))
+        } catch {
+            results[i] = .failure(error)
+        }
+    }
+    return (valid, results)
 }

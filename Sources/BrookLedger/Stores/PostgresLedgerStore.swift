@@ -47,14 +47,26 @@ public final class PostgresLedgerStore: LedgerStore {
     }
 
     public func apply(_ records: [PipelineRecord<LedgerEvent>], partition: TopicPartition, group: String, expected: Int64?, next: Int64) async throws {
-        let events = try validated(records)
-        let logger = self.logger
-        try await PostgresLedgerTables.transaction(client, logger: logger) { conn in
-            let tables = PostgresLedgerTables(conn: conn, logger: logger)
-            try await tables.moveOffset(partition: partition, group: group, expected: expected, next: next)
-            try await tables.applyBatch(events, creditsTo: .outbox)
-        }
+        try await apply(batches: [SinkBatch(partition: partition, records: records, expected: expected, next: next)], group: group)[0].get()
     }
+
+    /// The batches of several partitions in one transaction (one commit, one fsync); up to
+    /// ``maxConcurrentApplies`` such transactions run at once on the pool's connections. Their
+    /// rows are disjoint (an account lives in one partition) and locked in sorted order.
+    public func apply(batches: [SinkBatch<LedgerEvent>], group: String) async throws -> [Result<Void, any Error>] {
+        var (valid, results) = validatedBatches(batches)
+        guard !valid.isEmpty else { return results }
+        let logger = self.logger
+        let fenced = try await PostgresLedgerTables.transaction(client, logger: logger) { conn in
+            try await PostgresLedgerTables(conn: conn, logger: logger).applyStream(valid, group: group)
+        }
+        for (i, f) in fenced { results[i] = .failure(f) }
+        return results
+    }
+
+    /// Two transactions in flight: one commits (waits for its WAL flush) while the next one's
+    /// statements run.
+    public var maxConcurrentApplies: Int { 2 }
 
     public func balances() async throws -> [CashKey: Int64] {
         var out: [CashKey: Int64] = [:]
@@ -97,28 +109,40 @@ public final class PostgresLedgerStore: LedgerStore {
     }
 }
 
-extension PostgresLedgerTables {
-    /// Compare-and-set of the stored offset. The row lock (FOR UPDATE, or the unique key for a
-    /// first insert) serialises two members that both think they own the partition.
-    func moveOffset(partition: TopicPartition, group: String, expected: Int64?, next: Int64) async throws {
-        let (topic, part) = (partition.topic, partition.partition)
-        var found: Int64?
-        let rows = try await conn.query(
-            "SELECT next_offset FROM ledger_offsets WHERE group_id = \(group) AND topic = \(topic) AND part = \(part) FOR UPDATE", logger: logger)
-        for try await value in rows.decode(Int64.self) { found = value }
-        guard found == expected else { throw SinkFenced(partition: partition, expected: expected, found: found) }
-        if found == nil {
-            let inserted = try await conn.query("""
-                INSERT INTO ledger_offsets (group_id, topic, part, next_offset) VALUES (\(group), \(topic), \(part), \(next))
-                ON CONFLICT DO NOTHING RETURNING next_offset
+extension PostgresLedgerTables: LedgerOffsetTables {
+    /// Row locks (FOR UPDATE, in sorted order) serialise two members that both think they own
+    /// a partition; a partition with no row yet is decided by the unique key in ``storeOffsets``.
+    func lockOffsets(group: String, partitions: [TopicPartition]) async throws -> [TopicPartition: Int64] {
+        let sorted = partitions.sorted { ($0.topic, $0.partition) < ($1.topic, $1.partition) }
+        let rows = try await conn.query("""
+            SELECT topic, part, next_offset FROM ledger_offsets
+            WHERE group_id = \(group) AND (topic, part) IN (SELECT * FROM unnest(\(sorted.map(\.topic))::text[], \(sorted.map(\.partition))::int4[]))
+            ORDER BY topic, part FOR UPDATE
+            """, logger: logger)
+        var found: [TopicPartition: Int64] = [:]
+        for try await (topic, part, next) in rows.decode((String, Int32, Int64).self) { found[TopicPartition(topic: topic, partition: part)] = next }
+        return found
+    }
+
+    func storeOffsets(group: String, _ moves: [OffsetMove]) async throws -> Set<TopicPartition> {
+        let updates = moves.filter { $0.expected != nil }
+        if !updates.isEmpty {
+            try await conn.query("""
+                UPDATE ledger_offsets o SET next_offset = m.n
+                FROM unnest(\(updates.map(\.partition.topic))::text[], \(updates.map(\.partition.partition))::int4[], \(updates.map(\.next))::int8[]) AS m(t, p, n)
+                WHERE o.group_id = \(group) AND o.topic = m.t AND o.part = m.p
                 """, logger: logger)
-            var won = false
-            for try await _ in inserted.decode(Int64.self) { won = true }
-            // Another member inserted first, between our SELECT and INSERT.
-            guard won else { throw SinkFenced(partition: partition, expected: expected, found: nil) }
-        } else {
-            try await conn.query(
-                "UPDATE ledger_offsets SET next_offset = \(next) WHERE group_id = \(group) AND topic = \(topic) AND part = \(part)", logger: logger)
         }
+        let inserts = moves.filter { $0.expected == nil }
+        guard !inserts.isEmpty else { return [] }
+        let rows = try await conn.query("""
+            INSERT INTO ledger_offsets (group_id, topic, part, next_offset)
+            SELECT \(group), t, p, n FROM unnest(\(inserts.map(\.partition.topic))::text[], \(inserts.map(\.partition.partition))::int4[], \(inserts.map(\.next))::int8[]) AS m(t, p, n)
+            ON CONFLICT DO NOTHING RETURNING topic, part
+            """, logger: logger)
+        var won = Set<TopicPartition>()
+        for try await (topic, part) in rows.decode((String, Int32).self) { won.insert(TopicPartition(topic: topic, partition: part)) }
+        // Another member inserted first, between our check and insert.
+        return Set(inserts.map(\.partition)).subtracting(won)
     }
 }

@@ -30,11 +30,19 @@ public final class SQLiteLedgerStore: LedgerStore {
     }
 
     public func apply(_ records: [PipelineRecord<LedgerEvent>], partition: TopicPartition, group: String, expected: Int64?, next: Int64) async throws {
-        let events = try validated(records)
-        try await gate.run { [tables] in try await tables.transaction {
-            try await tables.moveOffset(partition: partition, group: group, expected: expected, next: next)
-            try await tables.applyBatch(events, creditsTo: .outbox)
+        try await apply(batches: [SinkBatch(partition: partition, records: records, expected: expected, next: next)], group: group)[0].get()
+    }
+
+    /// All batches in one transaction: SQLite has one writer, so one commit serves every
+    /// partition whose batch was ready.
+    public func apply(batches: [SinkBatch<LedgerEvent>], group: String) async throws -> [Result<Void, any Error>] {
+        var (valid, results) = validatedBatches(batches)
+        guard !valid.isEmpty else { return results }
+        let fenced = try await gate.run { [tables, valid] in try await tables.transaction {
+            try await tables.applyStream(valid, group: group)
         } }
+        for (i, f) in fenced { results[i] = .failure(f) }
+        return results
     }
 
     public func balances() async throws -> [CashKey: Int64] {
@@ -87,18 +95,26 @@ extension SQLiteLedgerStore {
     }
 }
 
-extension SQLiteLedgerTables {
-    /// Compare-and-set of the stored offset; the write lock (BEGIN IMMEDIATE) makes the check
-    /// and the update atomic against another member's transaction.
-    func moveOffset(partition: TopicPartition, group: String, expected: Int64?, next: Int64) async throws {
-        let key: [SQLiteData] = [.text(group), .text(partition.topic), .int(partition.partition)]
-        let rows = try await db.query("SELECT next_offset FROM ledger_offsets WHERE group_id = ? AND topic = ? AND part = ?", key)
-        let found = rows.first.map { $0.int("next_offset") }
-        guard found == expected else { throw SinkFenced(partition: partition, expected: expected, found: found) }
-        _ = try await db.query(
-            "INSERT INTO ledger_offsets (group_id, topic, part, next_offset) VALUES (?, ?, ?, ?) "
-                + "ON CONFLICT (group_id, topic, part) DO UPDATE SET next_offset = excluded.next_offset",
-            key + [.int(next)])
+extension SQLiteLedgerTables: LedgerOffsetTables {
+    /// The write lock (BEGIN IMMEDIATE) already makes the check and the move atomic against
+    /// another member's transaction.
+    func lockOffsets(group: String, partitions: [TopicPartition]) async throws -> [TopicPartition: Int64] {
+        let wanted = Set(partitions)
+        var found: [TopicPartition: Int64] = [:]
+        for row in try await db.query("SELECT topic, part, next_offset FROM ledger_offsets WHERE group_id = ?", [.text(group)]) {
+            let tp = TopicPartition(topic: row.text("topic"), partition: Int32(row.int("part")))
+            if wanted.contains(tp) { found[tp] = row.int("next_offset") }
+        }
+        return found
     }
 
+    func storeOffsets(group: String, _ moves: [OffsetMove]) async throws -> Set<TopicPartition> {
+        for chunk in moves.chunked(Self.chunk) {
+            _ = try await db.query(
+                "INSERT INTO ledger_offsets (group_id, topic, part, next_offset) VALUES \(Self.placeholders(rows: chunk.count, columns: 4)) "
+                    + "ON CONFLICT (group_id, topic, part) DO UPDATE SET next_offset = excluded.next_offset",
+                chunk.flatMap { m -> [SQLiteData] in [.text(group), .text(m.partition.topic), .int(m.partition.partition), .int(m.next)] })
+        }
+        return []
+    }
 }

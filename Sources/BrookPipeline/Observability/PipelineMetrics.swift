@@ -13,6 +13,7 @@ import Synchronization
 /// - `brook_pipeline_parked_total{group,topic}` counter: records parked behind a quarantined key
 /// - `brook_pipeline_retries_total{group,topic}` counter
 /// - `brook_pipeline_batch_duration_seconds{group,topic}` timer: one handler/sink call
+/// - `brook_pipeline_stage_seconds{group,stage}` timers: where each record's time goes (``PipelineStage``)
 /// - `brook_pipeline_in_flight_records{group}`, `brook_pipeline_in_flight_bytes{group}`,
 ///   `brook_pipeline_paused_partitions{group}`, `brook_pipeline_quarantined_keys{group}` gauges
 final class PipelineMetrics: Sendable {
@@ -35,6 +36,7 @@ final class PipelineMetrics: Sendable {
     let inFlightBytes: Gauge
     let pausedPartitions: Gauge
     let quarantinedKeys: Gauge
+    private let stages: [PipelineStage: Timer]
     private let topics = Mutex<[String: TopicInstruments]>([:])
     private let partitions = Mutex<[TopicPartition: PartitionInstruments]>([:])
 
@@ -46,7 +48,15 @@ final class PipelineMetrics: Sendable {
         inFlightBytes = Gauge(label: "brook_pipeline_in_flight_bytes", dimensions: d, factory: factory)
         pausedPartitions = Gauge(label: "brook_pipeline_paused_partitions", dimensions: d, factory: factory)
         quarantinedKeys = Gauge(label: "brook_pipeline_quarantined_keys", dimensions: d, factory: factory)
+        var stages: [PipelineStage: Timer] = [:]
+        for stage in PipelineStage.allCases {
+            stages[stage] = Timer(label: PipelineStage.metricLabel, dimensions: d + [("stage", stage.rawValue)], preferredDisplayUnit: .milliseconds, factory: factory)
+        }
+        self.stages = stages
     }
+
+    /// The timer of one stage (made once, with the pipeline).
+    func stage(_ s: PipelineStage) -> StageTimer { StageTimer(timer: stages[s]!) }
 
     func topic(_ t: String) -> TopicInstruments {
         if let x = topics.withLock({ $0[t] }) { return x }
@@ -90,3 +100,42 @@ final class PipelineMetrics: Sendable {
         }
     }
 }
+
+/// The stages of a record's way through a pipeline, each a timer
+/// `brook_pipeline_stage_seconds{group,stage=<raw value>}` with one value per record, so their
+/// percentiles add up to the end-to-end figure as records see it.
+public enum PipelineStage: String, CaseIterable, Sendable {
+    /// The record's timestamp → its fetch response reached the pipeline. With
+    /// `message.timestamp.type=LogAppendTime` this is append → fetched; with CreateTime it
+    /// includes the producer's linger and the broker's append (wall clock, millisecond timestamps).
+    case fetched = "record_to_fetched"
+    /// Fetched → taken from its lane's queue (waiting behind earlier batches of the lane).
+    case queued = "fetched_to_lane"
+    /// Taken → the handler or sink call began (a sink call may gather several partitions' batches).
+    case sinkWait = "lane_to_sink"
+    /// The handler or sink call itself (for a sink, its whole transaction).
+    case sinkCall = "sink_transaction"
+    /// Finished → its offset committed to Kafka (the commit interval; with a sink the stored
+    /// offset is already committed with the effects, this is only the group's informational copy).
+    case committed = "applied_to_committed"
+    /// The record's timestamp → its call returned: produce → commit when timestamps are CreateTime.
+    case endToEnd = "record_to_applied"
+
+    public static let metricLabel = "brook_pipeline_stage_seconds"
+}
+
+/// A stage timer that records a duration once per record it covers.
+struct StageTimer {
+    let timer: Timer
+
+    func record(_ d: Duration, count: Int = 1) {
+        let ns = max(d.nanoseconds, 0)
+        for _ in 0..<max(count, 0) { timer.recordNanoseconds(ns) }
+    }
+
+    /// From a record timestamp (ms since the epoch) to `nowMs`.
+    func record(sinceTimestampMs ts: Int64, nowMs: Int64) {
+        timer.recordNanoseconds(max(nowMs - ts, 0) * 1_000_000)
+    }
+}
+

@@ -60,7 +60,11 @@ extension Pipeline {
         let lanesPer = configuration.lanesPerPartition
         var items: [(Int, PipelineItem<Value>)] = []
         items.reserveCapacity(batch.records.count)
+        let fetchedAt = ContinuousClock.now
+        let nowMs = currentTimeMillis()
+        let fetchedStage = metrics.stage(.fetched)
         for r in batch.records {
+            fetchedStage.record(sinceTimestampMs: r.timestamp, nowMs: nowMs)
             let decoded: Result<Value, RecordError>
             do {
                 decoded = .success(try decoder(r.value ?? ByteBuffer()))
@@ -78,7 +82,7 @@ extension Pipeline {
             } else {
                 lane = Int(r.offset % Int64(lanesPer))
             }
-            items.append((lane, PipelineItem(record: r, decoded: decoded, bytes: bytes)))
+            items.append((lane, PipelineItem(record: r, decoded: decoded, bytes: bytes, fetchedAt: fetchedAt)))
         }
         let start = state.withLock { s -> [(LaneID, UInt64)] in
             guard !s.stopping, var c = s.partitions[batch.topicPartition], !c.fenced, !c.revoking else { return [] }

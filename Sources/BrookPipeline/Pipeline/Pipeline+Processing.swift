@@ -34,13 +34,16 @@ extension Pipeline {
                 wake.yield()
                 return
             }
-            await process(items, tp: id.tp, epoch: epoch)
+            let taken = ContinuousClock.now
+            let queued = metrics.stage(.queued)
+            for i in items { queued.record(taken - i.fetchedAt) }
+            await process(items, tp: id.tp, epoch: epoch, taken: taken)
         }
     }
 
     /// Processes one taken batch: dead-letters undecodable records, parks quarantined keys,
     /// calls the handler or sink with retries, and marks everything finished for the commit.
-    func process(_ items: [PipelineItem<Value>], tp: TopicPartition, epoch: UInt64) async {
+    func process(_ items: [PipelineItem<Value>], tp: TopicPartition, epoch: UInt64, taken: ContinuousClock.Instant) async {
         var pending = items[...]
         var isolate = false
         var attempts: [Int64: Int] = [:]
@@ -65,7 +68,7 @@ extension Pipeline {
                     toRun.append(item)
                 }
             }
-            let outcome = await run(&toRun, upTo: segment.last!.offset, attempts: &attempts, isolate: isolate, tp: tp, epoch: epoch)
+            let outcome = await run(&toRun, upTo: segment.last!.offset, attempts: &attempts, isolate: isolate, tp: tp, epoch: epoch, taken: taken)
             switch outcome {
             case .done:
                 guard await releaseReplayedKeys(toRun, tp: tp, epoch: epoch) else { return abandon(Array(pending)) }
@@ -91,7 +94,8 @@ extension Pipeline {
     /// Calls the handler (or sink) for `toRun` until it succeeds, dead-lettering the records it
     /// names as failed for good. `toRun` ends as the records that were applied.
     func run(
-        _ toRun: inout [PipelineItem<Value>], upTo last: Int64, attempts: inout [Int64: Int], isolate: Bool, tp: TopicPartition, epoch: UInt64
+        _ toRun: inout [PipelineItem<Value>], upTo last: Int64, attempts: inout [Int64: Int], isolate: Bool, tp: TopicPartition, epoch: UInt64,
+        taken: ContinuousClock.Instant? = nil
     ) async -> RunOutcome {
         let maxAttempts = configuration.retry.maxAttempts
         let instruments = metrics.topic(tp.topic)
@@ -105,15 +109,21 @@ extension Pipeline {
             do {
                 switch target {
                 case .handler(let handler):
+                    if let taken { metrics.stage(.sinkWait).record(started - taken, count: records.count) }
                     try await handler(records)
-                case .sink(let sink):
+                    metrics.stage(.sinkCall).record(ContinuousClock.now - started, count: records.count)
+                case .sink:
+                    // The combiner times the wait for and the length of the (shared) transaction.
                     let expected = state.withLock { $0.partitions[tp]?.stored }
-                    try await sink.apply(records, partition: tp, group: configuration.group, expected: expected, next: last + 1)
+                    try await combiner!.submit(SinkBatch(partition: tp, records: records, expected: expected, next: last + 1))
                     state.withLock { s in
                         if s.partitions[tp]?.epoch == epoch { s.partitions[tp]?.stored = last + 1 }
                     }
                 }
                 instruments.duration.record(duration: ContinuousClock.now - started)
+                let nowMs = currentTimeMillis()
+                let endToEnd = metrics.stage(.endToEnd)
+                for r in records { endToEnd.record(sinceTimestampMs: r.timestamp, nowMs: nowMs) }
                 return .done
             } catch let fenced as SinkFenced {
                 fence(tp, epoch: epoch, fenced)
@@ -213,6 +223,7 @@ extension Pipeline {
             guard var c = s.partitions[tp], c.epoch == epoch else { return }
             for i in items { c.tracker.complete(i.offset) }
             c.lastFinishedTimestamp = items.last!.record.timestamp
+            if c.finishedSinceCommit == nil { c.finishedSinceCommit = .now }
             s.partitions[tp] = c
         }
         metrics.topic(tp.topic).records.increment(by: items.count)

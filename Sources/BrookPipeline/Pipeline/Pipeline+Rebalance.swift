@@ -87,19 +87,25 @@ extension Pipeline {
 
     /// Commits the contiguous finished prefix of `tps` (of every partition still owned if nil).
     func commitFinished(_ consumer: KafkaConsumer, of tps: Set<TopicPartition>?) async {
-        let offsets = state.withLock { s -> [TopicPartition: (Int64, UInt64)] in
-            var out: [TopicPartition: (Int64, UInt64)] = [:]
+        let offsets = state.withLock { s -> [TopicPartition: (Int64, UInt64, ContinuousClock.Instant?)] in
+            var out: [TopicPartition: (Int64, UInt64, ContinuousClock.Instant?)] = [:]
             for (tp, c) in s.partitions where !c.fenced && (tps?.contains(tp) ?? !c.revoking) {
-                if let o = c.tracker.committable, o != c.lastCommitted { out[tp] = (o, c.epoch) }
+                if let o = c.tracker.committable, o != c.lastCommitted {
+                    out[tp] = (o, c.epoch, c.finishedSinceCommit)
+                    s.partitions[tp]?.finishedSinceCommit = nil
+                }
             }
             return out
         }
         guard !offsets.isEmpty else { return }
         do {
             try await consumer.commit(offsets: offsets.mapValues { $0.0 })
+            let now = ContinuousClock.now
+            let committed = metrics.stage(.committed)
             state.withLock { s in
-                for (tp, (o, epoch)) in offsets where s.partitions[tp]?.epoch == epoch { s.partitions[tp]?.lastCommitted = o }
+                for (tp, (o, epoch, _)) in offsets where s.partitions[tp]?.epoch == epoch { s.partitions[tp]?.lastCommitted = o }
             }
+            for (_, (_, _, since)) in offsets { if let since { committed.record(now - since) } }
         } catch {
             logger.warning("commit failed", metadata: [PipelineLogKey.error: "\(error)"])
         }

@@ -56,6 +56,8 @@ public final class Pipeline<Value: Sendable>: Service, Sendable {
     let wakeups: AsyncStream<Void>
     /// The fetch loop of the current `run()`, cancelled by ``stop()`` (it may wait for records).
     let fetchTask = Mutex<Task<(any Error)?, Never>?>(nil)
+    /// Sink mode: gathers the partitions' ready batches into shared transactions.
+    let combiner: SinkCombiner<Value>?
 
     /// A pipeline whose handler receives batches; offsets are committed to Kafka.
     public convenience init(
@@ -85,6 +87,11 @@ public final class Pipeline<Value: Sendable>: Service, Sendable {
         self.logger = l
         self.metrics = PipelineMetrics(group: config.group, factory: metricsFactory ?? MetricsSystem.factory)
         self.quarantine = Quarantine(suffix: config.deadLetter.quarantineSuffix)
+        if case .sink(let sink) = target {
+            combiner = SinkCombiner(sink: sink, group: config.group, maxRecords: config.maxSinkCallRecords, metrics: metrics)
+        } else {
+            combiner = nil
+        }
         (wakeups, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 

@@ -24,6 +24,9 @@ public struct PipelineConfiguration: Sendable {
 
     /// The most records one handler or sink call receives (500).
     public var maxBatchRecords = 500
+    /// With a ``TransactionalSink``: the most records one sink transaction covers, gathered from
+    /// the ready batches of several partitions (10 000). A lone batch is never split.
+    public var maxSinkCallRecords = 10_000
     /// Bound on records accepted but not finished (10 000). When reached, the partitions are
     /// paused until work drains below it; the bound may be overshot by one fetched batch.
     public var maxInFlightRecords = 10_000

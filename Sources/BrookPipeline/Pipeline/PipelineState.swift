@@ -6,6 +6,8 @@ struct PipelineItem<Value: Sendable>: Sendable {
     var record: ConsumerRecord
     var decoded: Result<Value, RecordError>
     var bytes: Int
+    /// When its fetch response reached the pipeline (for the stage timers).
+    var fetchedAt: ContinuousClock.Instant
 
     var offset: Int64 { record.offset }
 
@@ -64,6 +66,8 @@ struct PartitionContext: Sendable {
     var rewind: Int64?
     var lastCommitted: Int64?
     var lastFinishedTimestamp: Int64?
+    /// When the oldest record finished since the last commit to Kafka finished.
+    var finishedSinceCommit: ContinuousClock.Instant?
 }
 
 /// The pipeline's mutable state, behind one lock (no I/O under it).

@@ -36,4 +36,53 @@ public protocol TransactionalSink<Value>: Sendable {
     ///   dead-letters that record or retries it, then calls again without it); any other error is
     ///   transient (database busy, connection lost) and the whole call is retried with backoff.
     func apply(_ records: [PipelineRecord<Value>], partition: TopicPartition, group: String, expected: Int64?, next: Int64) async throws
+
+    /// In ONE transaction: the batches of several partitions, each as ``apply(_:partition:group:expected:next:)``
+    /// would apply it (a database with one writer, like SQLite, then pays one commit for all).
+    ///
+    /// Returns one result per batch, in order. A batch whose stored offset is not its `expected`
+    /// fails with ``SinkFenced``, one with a record that cannot be applied with ``RecordError``;
+    /// nothing of a failed batch is applied, and the other batches are. Throwing means nothing
+    /// was applied (a transient error: every batch is retried).
+    ///
+    /// The default applies the batches one after another, each in its own transaction.
+    func apply(batches: [SinkBatch<Value>], group: String) async throws -> [Result<Void, any Error>]
+
+    /// How many ``apply(batches:group:)`` calls the pipeline may run at once (default 1: the
+    /// next call gathers what became ready while the last one committed).
+    var maxConcurrentApplies: Int { get }
+}
+
+/// One partition's share of a combined sink call: `records` (ascending offsets, dead-lettered
+/// and parked ones left out) and the move of the stored offset from `expected` to `next`.
+public struct SinkBatch<Value: Sendable>: Sendable {
+    public var partition: TopicPartition
+    public var records: [PipelineRecord<Value>]
+    public var expected: Int64?
+    public var next: Int64
+
+    public init(partition: TopicPartition, records: [PipelineRecord<Value>], expected: Int64?, next: Int64) {
+        self.partition = partition
+        self.records = records
+        self.expected = expected
+        self.next = next
+    }
+}
+
+extension TransactionalSink {
+    public func apply(batches: [SinkBatch<Value>], group: String) async throws -> [Result<Void, any Error>] {
+        var results: [Result<Void, any Error>] = []
+        results.reserveCapacity(batches.count)
+        for b in batches {
+            do {
+                try await apply(b.records, partition: b.partition, group: group, expected: b.expected, next: b.next)
+                results.append(.success(()))
+            } catch {
+                results.append(.failure(error))
+            }
+        }
+        return results
+    }
+
+    public var maxConcurrentApplies: Int { 1 }
 }
