@@ -23,7 +23,7 @@ extension Pipeline {
         if ok {
             state.withLock { $0.deadLettered += 1 }
             metrics.topic(tp.topic).deadLetters.increment()
-            logger.error("record dead-lettered", metadata: recordMetadata(item.record, error, attempt: attempts))
+            logger.warning("record dead-lettered", metadata: recordMetadata(item.record, error, attempt: attempts))
         }
         return ok
     }
