@@ -35,6 +35,7 @@ public final class LedgerWorker: Service, Sendable {
     public let pipeline: Pipeline<LedgerEvent>
     let store: any LedgerStore
     let logger: Logger
+    private let counter: LedgerCounter
 
     public convenience init(configuration: Configuration, store: some LedgerStore, logger: Logger = Logger(label: "brook.ledger"),
                             metricsFactory: (any MetricsFactory)? = nil) {
@@ -53,6 +54,8 @@ public final class LedgerWorker: Service, Sendable {
         var pc = PipelineConfiguration(consumer: consumer, topics: [configuration.topic])
         pc.maxBatchRecords = configuration.maxBatchRecords
         let currencies = configuration.currencies
+        let counter = LedgerCounter()
+        self.counter = counter
         pipeline = Pipeline(
             configuration: pc,
             decoder: { buffer in
@@ -61,17 +64,20 @@ public final class LedgerWorker: Service, Sendable {
                     throw LedgerEventError.invalid("event \(event.id): currency '\(event.currency)' is not booked here").recordError(offset: -1)
                 }
                 return event
-            }, sink: sink,
+            }, sink: CountingSink(inner: sink, counts: counter),
             logger: logger, metricsFactory: metricsFactory)
     }
 
     public func snapshot() -> PipelineSnapshot { pipeline.snapshot() }
 
+    /// Events and transfer credits committed to the store, and credits relayed, since start.
+    public func counts() -> LedgerWorkerCounts { counter.value }
+
     public func run() async throws {
         var pconf = ProducerConfiguration(client: configuration.client)
         pconf.linger = .milliseconds(2)
         let producer = try KafkaProducer(configuration: pconf, logger: logger)
-        let relay = Task { [store, configuration, logger] in
+        let relay = Task { [store, configuration, logger, counter] in
             while configuration.relayOutbox && !Task.isCancelled {
                 do {
                     let n = try await store.relayOutbox(limit: 1000) { entries in
@@ -89,7 +95,10 @@ public final class LedgerWorker: Service, Sendable {
                             try await g.waitForAll()
                         }
                     }
-                    if n > 0 { continue }
+                    if n > 0 {
+                        counter.withLock { $0.relayedCredits += Int64(n) }
+                        continue
+                    }
                 } catch is CancellationError {
                     return
                 } catch {
