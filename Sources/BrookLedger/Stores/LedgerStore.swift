@@ -19,11 +19,33 @@ public protocol LedgerStore: TransactionalSink where Value == LedgerEvent {
     func outcome(of eventId: String) async throws -> LedgerOutcome?
     /// Counts of processed events by status (`applied`, `rejected`).
     func processedCounts() async throws -> [String: Int]
+    /// The groups that have stored offsets for `topic`, sorted.
+    func storedGroups(topic: String) async throws -> [String]
+    /// `group`'s stored offsets for `partitions`, every balance and position and the processed
+    /// counts, read in ONE read transaction: one snapshot of the database, so they agree with
+    /// each other while workers keep writing (what verify compares with the topic).
+    func state(group: String, partitions: [TopicPartition]) async throws -> LedgerStoreState
     /// Transfer credits not yet published, oldest first.
     func pendingOutbox(limit: Int) async throws -> [OutboxEntry]
     /// Removes published credits from the outbox.
     func markPublished(_ eventIds: [String]) async throws
     func close() async throws
+}
+
+/// What ``LedgerStore/state(group:partitions:)`` reads in one snapshot.
+public struct LedgerStoreState: Sendable {
+    public var storedOffsets: [TopicPartition: Int64]
+    public var cash: [CashKey: Int64]
+    public var positions: [PositionKey: Int64]
+    /// Processed events by status (`applied`, `rejected`).
+    public var processedCounts: [String: Int]
+
+    public init(storedOffsets: [TopicPartition: Int64], cash: [CashKey: Int64], positions: [PositionKey: Int64], processedCounts: [String: Int]) {
+        self.storedOffsets = storedOffsets
+        self.cash = cash
+        self.positions = positions
+        self.processedCounts = processedCounts
+    }
 }
 
 /// A transfer credit waiting in the outbox: produce `value` with key `key` to the ledger topic.

@@ -36,14 +36,14 @@ public final class PostgresLedgerStore: LedgerStore {
     }
 
     public func storedOffsets(group: String, partitions: [TopicPartition]) async throws -> [TopicPartition: Int64] {
-        let wanted = Set(partitions)
-        var result: [TopicPartition: Int64] = [:]
-        let rows = try await client.query("SELECT topic, part, next_offset FROM ledger_offsets WHERE group_id = \(group)", logger: logger)
-        for try await (topic, part, next) in rows.decode((String, Int32, Int64).self) {
-            let tp = TopicPartition(topic: topic, partition: part)
-            if wanted.contains(tp) { result[tp] = next }
-        }
-        return result
+        try await client.withConnection { [logger] in try await Self.storedOffsets($0, group: group, partitions: partitions, logger: logger) }
+    }
+
+    public func storedGroups(topic: String) async throws -> [String] {
+        var out: [String] = []
+        let rows = try await client.query("SELECT DISTINCT group_id FROM ledger_offsets WHERE topic = \(topic) ORDER BY group_id", logger: logger)
+        for try await group in rows.decode(String.self) { out.append(group) }
+        return out
     }
 
     public func apply(_ records: [PipelineRecord<LedgerEvent>], partition: TopicPartition, group: String, expected: Int64?, next: Int64) async throws {
@@ -69,17 +69,11 @@ public final class PostgresLedgerStore: LedgerStore {
     public var maxConcurrentApplies: Int { 2 }
 
     public func balances() async throws -> [CashKey: Int64] {
-        var out: [CashKey: Int64] = [:]
-        let rows = try await client.query("SELECT account, currency, amount FROM balances", logger: logger)
-        for try await (account, currency, amount) in rows.decode((String, String, Int64).self) { out[CashKey(account, currency)] = amount }
-        return out
+        try await client.withConnection { [logger] in try await Self.balances($0, logger: logger) }
     }
 
     public func positions() async throws -> [PositionKey: Int64] {
-        var out: [PositionKey: Int64] = [:]
-        let rows = try await client.query("SELECT account, symbol, quantity_micros FROM positions", logger: logger)
-        for try await (account, symbol, q) in rows.decode((String, String, Int64).self) { out[PositionKey(account, symbol)] = q }
-        return out
+        try await client.withConnection { [logger] in try await Self.positions($0, logger: logger) }
     }
 
     public func outcome(of eventId: String) async throws -> LedgerOutcome? {
@@ -89,8 +83,49 @@ public final class PostgresLedgerStore: LedgerStore {
     }
 
     public func processedCounts() async throws -> [String: Int] {
+        try await client.withConnection { [logger] in try await Self.processedCounts($0, logger: logger) }
+    }
+
+    /// One REPEATABLE READ transaction: every statement sees the snapshot of its first.
+    public func state(group: String, partitions: [TopicPartition]) async throws -> LedgerStoreState {
+        let logger = self.logger
+        return try await PostgresLedgerTables.transaction(client, logger: logger) { conn in
+            try await conn.query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY", logger: logger)
+            return LedgerStoreState(
+                storedOffsets: try await Self.storedOffsets(conn, group: group, partitions: partitions, logger: logger),
+                cash: try await Self.balances(conn, logger: logger), positions: try await Self.positions(conn, logger: logger),
+                processedCounts: try await Self.processedCounts(conn, logger: logger))
+        }
+    }
+
+    private static func storedOffsets(_ conn: PostgresConnection, group: String, partitions: [TopicPartition], logger: Logger) async throws -> [TopicPartition: Int64] {
+        let wanted = Set(partitions)
+        var result: [TopicPartition: Int64] = [:]
+        let rows = try await conn.query("SELECT topic, part, next_offset FROM ledger_offsets WHERE group_id = \(group)", logger: logger)
+        for try await (topic, part, next) in rows.decode((String, Int32, Int64).self) {
+            let tp = TopicPartition(topic: topic, partition: part)
+            if wanted.contains(tp) { result[tp] = next }
+        }
+        return result
+    }
+
+    private static func balances(_ conn: PostgresConnection, logger: Logger) async throws -> [CashKey: Int64] {
+        var out: [CashKey: Int64] = [:]
+        let rows = try await conn.query("SELECT account, currency, amount FROM balances", logger: logger)
+        for try await (account, currency, amount) in rows.decode((String, String, Int64).self) { out[CashKey(account, currency)] = amount }
+        return out
+    }
+
+    private static func positions(_ conn: PostgresConnection, logger: Logger) async throws -> [PositionKey: Int64] {
+        var out: [PositionKey: Int64] = [:]
+        let rows = try await conn.query("SELECT account, symbol, quantity_micros FROM positions", logger: logger)
+        for try await (account, symbol, q) in rows.decode((String, String, Int64).self) { out[PositionKey(account, symbol)] = q }
+        return out
+    }
+
+    private static func processedCounts(_ conn: PostgresConnection, logger: Logger) async throws -> [String: Int] {
         var out: [String: Int] = [:]
-        let rows = try await client.query("SELECT status, COUNT(*) FROM processed_events GROUP BY status", logger: logger)
+        let rows = try await conn.query("SELECT status, COUNT(*) FROM processed_events GROUP BY status", logger: logger)
         for try await (status, n) in rows.decode((String, Int64).self) { out[status] = Int(n) }
         return out
     }

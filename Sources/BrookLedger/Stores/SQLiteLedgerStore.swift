@@ -20,13 +20,11 @@ public final class SQLiteLedgerStore: LedgerStore {
     }
 
     public func storedOffsets(group: String, partitions: [TopicPartition]) async throws -> [TopicPartition: Int64] {
-        let wanted = Set(partitions)
-        var result: [TopicPartition: Int64] = [:]
-        for row in try await query("SELECT topic, part, next_offset FROM ledger_offsets WHERE group_id = ?", [.text(group)]) {
-            let tp = TopicPartition(topic: row.text("topic"), partition: Int32(row.int("part")))
-            if wanted.contains(tp) { result[tp] = row.int("next_offset") }
-        }
-        return result
+        try await gate.run { [db] in try await Self.storedOffsets(db, group: group, partitions: partitions) }
+    }
+
+    public func storedGroups(topic: String) async throws -> [String] {
+        try await query("SELECT DISTINCT group_id FROM ledger_offsets WHERE topic = ? ORDER BY group_id", [.text(topic)]).map { $0.text("group_id") }
     }
 
     public func apply(_ records: [PipelineRecord<LedgerEvent>], partition: TopicPartition, group: String, expected: Int64?, next: Int64) async throws {
@@ -46,19 +44,11 @@ public final class SQLiteLedgerStore: LedgerStore {
     }
 
     public func balances() async throws -> [CashKey: Int64] {
-        var out: [CashKey: Int64] = [:]
-        for row in try await query("SELECT account, currency, amount FROM balances") {
-            out[CashKey(row.text("account"), row.text("currency"))] = row.int("amount")
-        }
-        return out
+        try await gate.run { [db] in try await Self.balances(db) }
     }
 
     public func positions() async throws -> [PositionKey: Int64] {
-        var out: [PositionKey: Int64] = [:]
-        for row in try await query("SELECT account, symbol, quantity_micros FROM positions") {
-            out[PositionKey(row.text("account"), row.text("symbol"))] = row.int("quantity_micros")
-        }
-        return out
+        try await gate.run { [db] in try await Self.positions(db) }
     }
 
     public func outcome(of eventId: String) async throws -> LedgerOutcome? {
@@ -67,11 +57,26 @@ public final class SQLiteLedgerStore: LedgerStore {
     }
 
     public func processedCounts() async throws -> [String: Int] {
-        var out: [String: Int] = [:]
-        for row in try await query("SELECT status, COUNT(*) AS n FROM processed_events GROUP BY status") {
-            out[row.text("status")] = Int(row.int("n"))
+        try await gate.run { [db] in try await Self.processedCounts(db) }
+    }
+
+    /// A deferred read transaction: in WAL mode every read in it sees the snapshot of its first
+    /// read, and the writer is not blocked.
+    public func state(group: String, partitions: [TopicPartition]) async throws -> LedgerStoreState {
+        try await gate.run { [db] in
+            _ = try await db.query("BEGIN DEFERRED")
+            do {
+                let state = LedgerStoreState(
+                    storedOffsets: try await Self.storedOffsets(db, group: group, partitions: partitions),
+                    cash: try await Self.balances(db), positions: try await Self.positions(db),
+                    processedCounts: try await Self.processedCounts(db))
+                _ = try await db.query("COMMIT")
+                return state
+            } catch {
+                _ = try? await db.query("ROLLBACK")
+                throw error
+            }
         }
-        return out
     }
 
     public func pendingOutbox(limit: Int) async throws -> [OutboxEntry] {
@@ -89,6 +94,40 @@ public final class SQLiteLedgerStore: LedgerStore {
 }
 
 extension SQLiteLedgerStore {
+    fileprivate static func storedOffsets(_ db: SQLiteConnection, group: String, partitions: [TopicPartition]) async throws -> [TopicPartition: Int64] {
+        let wanted = Set(partitions)
+        var result: [TopicPartition: Int64] = [:]
+        for row in try await db.query("SELECT topic, part, next_offset FROM ledger_offsets WHERE group_id = ?", [.text(group)]) {
+            let tp = TopicPartition(topic: row.text("topic"), partition: Int32(row.int("part")))
+            if wanted.contains(tp) { result[tp] = row.int("next_offset") }
+        }
+        return result
+    }
+
+    private static func balances(_ db: SQLiteConnection) async throws -> [CashKey: Int64] {
+        var out: [CashKey: Int64] = [:]
+        for row in try await db.query("SELECT account, currency, amount FROM balances") {
+            out[CashKey(row.text("account"), row.text("currency"))] = row.int("amount")
+        }
+        return out
+    }
+
+    private static func positions(_ db: SQLiteConnection) async throws -> [PositionKey: Int64] {
+        var out: [PositionKey: Int64] = [:]
+        for row in try await db.query("SELECT account, symbol, quantity_micros FROM positions") {
+            out[PositionKey(row.text("account"), row.text("symbol"))] = row.int("quantity_micros")
+        }
+        return out
+    }
+
+    private static func processedCounts(_ db: SQLiteConnection) async throws -> [String: Int] {
+        var out: [String: Int] = [:]
+        for row in try await db.query("SELECT status, COUNT(*) AS n FROM processed_events GROUP BY status") {
+            out[row.text("status")] = Int(row.int("n"))
+        }
+        return out
+    }
+
     /// One statement, outside any transaction in progress.
     private func query(_ sql: String, _ binds: [SQLiteData] = []) async throws -> [SQLiteRow] {
         try await gate.run { [db] in try await db.query(sql, binds) }
@@ -99,13 +138,7 @@ extension SQLiteLedgerTables: LedgerOffsetTables {
     /// The write lock (BEGIN IMMEDIATE) already makes the check and the move atomic against
     /// another member's transaction.
     func lockOffsets(group: String, partitions: [TopicPartition]) async throws -> [TopicPartition: Int64] {
-        let wanted = Set(partitions)
-        var found: [TopicPartition: Int64] = [:]
-        for row in try await db.query("SELECT topic, part, next_offset FROM ledger_offsets WHERE group_id = ?", [.text(group)]) {
-            let tp = TopicPartition(topic: row.text("topic"), partition: Int32(row.int("part")))
-            if wanted.contains(tp) { found[tp] = row.int("next_offset") }
-        }
-        return found
+        try await SQLiteLedgerStore.storedOffsets(db, group: group, partitions: partitions)
     }
 
     func storeOffsets(group: String, _ moves: [OffsetMove]) async throws -> Set<TopicPartition> {

@@ -119,6 +119,19 @@ public enum LedgerVerifier {
         return out
     }
 
+    /// The line to stop with when the store holds no offsets for `group` on `topic`: there is
+    /// nothing the database claims to have consumed, so comparing would only list every balance
+    /// as "expected 0" (a mistyped or forgotten `--group`, or no worker has committed yet).
+    /// Nil when it holds some (`storedPartitions` > 0).
+    public static func missingStoredOffsets(group: String, topic: String, storedPartitions: Int, groupsWithOffsets: [String]) -> String? {
+        guard storedPartitions == 0 else { return nil }
+        let others = groupsWithOffsets.filter { $0 != group }
+        let hint = others.isEmpty
+            ? "no group has any (no worker has applied a batch to this database yet)"
+            : "groups with stored offsets: \(others.joined(separator: ", ")) (pass --group NAME)"
+        return "the database has no stored offsets for group '\(group)' on topic '\(topic)'; \(hint)"
+    }
+
     /// Replays and compares with `store`.
     public static func verify(_ store: some LedgerStore, records: [VerifyRecord], deadLettered: Set<RecordPosition> = []) async throws -> [LedgerDifference] {
         let expected = replay(records, deadLettered: deadLettered)
