@@ -61,6 +61,13 @@ struct ClientOptions: ParsableArguments {
     }
 }
 
+/// A failure that is one line on its own (`runClient` prints it as `error: …` and exits 1),
+/// without the usage text a `ValidationError` brings.
+struct CommandFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
 /// Runs a client command, turning any failure into one clear line on stderr and exit code 1.
 func runClient(_ body: () async throws -> Void) async throws {
     do {

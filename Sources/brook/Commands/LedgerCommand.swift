@@ -6,6 +6,8 @@ import Foundation
 import Logging
 import ServiceLifecycle
 import BrookBroker
+import BrookProtocol
+import NIOCore
 
 /// `brook ledger run|generate|verify|poller|bench`: the balance-update service and its tools.
 struct LedgerCommand: AsyncParsableCommand {
@@ -97,24 +99,54 @@ struct LedgerCommand: AsyncParsableCommand {
 
     struct Verify: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Recompute every balance from the topic and the DLT and compare with the database; non-zero exit on any difference.")
+            abstract: "Recompute every balance from the topic and the DLT and compare with the database; non-zero exit on any difference.",
+            discussion: """
+                Reads the topic through a running cluster (--bootstrap), or straight from the data \
+                directory of a stopped broker (--data-dir, e.g. .brook/data after `brook up` \
+                stopped): its segment files are only read, nothing in the directory is written, \
+                and no broker is started. Only records below the database's stored offsets for \
+                --group are replayed, so verify is exact while workers run, too.
+                """)
         @OptionGroup var client: ClientOptions
         @Option(help: "sqlite:PATH or postgres://…") var db: String
         @Option(help: "Topic of trade events.") var topic: String = "trades"
         @Option(help: "Consumer group whose stored offsets must reach the topic's end first.") var group: String = "brook-ledger"
         @Option(name: .customLong("wait-seconds"), help: "Wait up to this long for the workers to catch up (0 = do not wait).")
         var waitSeconds: Int = 0
+        @Option(
+            name: .customLong("data-dir"),
+            help: ArgumentHelp("Read the topic from a stopped broker's data directory (read-only) instead of --bootstrap.", valueName: "DIR"))
+        var dataDir: String?
+
+        func validate() throws {
+            if dataDir != nil && waitSeconds > 0 {
+                throw ValidationError("--wait-seconds waits for running workers; with --data-dir the broker is stopped")
+            }
+        }
 
         func run() async throws {
             try await runClient {
-                let cfg = try client.configuration()
+                let source: LedgerCLI.VerifySource
+                if let dataDir {
+                    var isDirectory: ObjCBool = false
+                    guard FileManager.default.fileExists(atPath: dataDir, isDirectory: &isDirectory), isDirectory.boolValue else {
+                        throw CommandFailure("no directory \(dataDir): --data-dir takes the broker's data directory (brook up: DIR/data, e.g. .brook/data)")
+                    }
+                    let reader = try StoredLogReader(dataDirectory: dataDir)
+                    guard !reader.isInUse else {
+                        throw CommandFailure("a broker is running on \(dataDir); verify through it with --bootstrap HOST:PORT instead of --data-dir")
+                    }
+                    source = .dataDirectory(reader)
+                } else {
+                    source = .cluster(try client.configuration(), client.logger)
+                }
                 let store = try await LedgerDatabase(url: db).openStore()
                 let outcome: Result<([String], String), any Error>
                 do {
-                    if waitSeconds > 0 {
+                    if waitSeconds > 0, case .cluster(let cfg, _) = source {
                         try await LedgerCLI.waitUntilCaughtUp(store: store, client: cfg, topic: topic, group: group, timeout: .seconds(waitSeconds))
                     }
-                    outcome = .success(try await LedgerCLI.verify(store: store, client: cfg, topic: topic, group: group, logger: client.logger))
+                    outcome = .success(try await LedgerCLI.verify(store: store, source: source, topic: topic, group: group))
                 } catch {
                     outcome = .failure(error)
                 }
@@ -193,42 +225,88 @@ enum LedgerCLI {
         return sent
     }
 
+    /// Where `brook ledger verify` reads the topic and its DLT: a cluster, or a stopped broker's
+    /// data directory read in place.
+    enum VerifySource {
+        case cluster(ClientConfiguration, Logger)
+        case dataDirectory(StoredLogReader)
+
+        /// The partitions of `topic`; nil when there is no such topic.
+        func partitions(_ topic: String) async throws -> [Int32]? {
+            switch self {
+            case .cluster(let client, let logger):
+                let admin = KafkaAdmin(config: client, logger: logger)
+                defer { Task { await admin.close() } }
+                guard let description = try? await admin.describeTopic(topic) else { return nil }
+                return description.partitions.map(\.id)
+            case .dataDirectory(let reader):
+                let ps = try reader.partitions(of: topic)
+                return ps.isEmpty ? nil : ps
+            }
+        }
+
+        /// Calls `body` with each record of `topic`, per partition in offset order.
+        func forEachRecord(_ topic: String, _ body: (_ partition: Int32, _ offset: Int64, _ value: ByteBuffer?, _ headers: [RecordHeader]) -> Void) async throws {
+            switch self {
+            case .cluster(let client, let logger):
+                try await TopicReader(client: client, logger: logger).read(topic) { batch, _ in
+                    for r in batch.records { body(r.partition, r.offset, r.value, r.headers) }
+                }
+            case .dataDirectory(let reader):
+                for p in try reader.partitions(of: topic) {
+                    let start = try reader.logStartOffset(topic: topic, partition: p)
+                    try reader.forEachBatch(topic: topic, partition: p) { batch in
+                        for r in try batch.decodeRecords() where batch.offset(of: r) >= start {
+                            body(p, batch.offset(of: r), r.value, r.headers)
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     /// Every record of `topic` below the offsets the store holds for `group` (what the database
     /// claims to have consumed), minus the positions dead-lettered from it, replayed
     /// independently and compared with the database. Valid while workers run: a transfer credit
-    /// not consumed yet is missing on both sides.
-    static func verify(store: any LedgerStore, client: ClientConfiguration, topic: String, group: String, logger: Logger) async throws -> ([String], String) {
-        let reader = TopicReader(client: client, logger: logger)
+    /// not consumed yet is missing on both sides. A group with no stored offsets is an error
+    /// (there would be nothing to compare).
+    static func verify(store: any LedgerStore, source: VerifySource, topic: String, group: String) async throws -> ([String], String) {
+        guard let ids = try await source.partitions(topic) else {
+            if case .dataDirectory(let reader) = source { throw CommandFailure("topic '\(topic)' has no partition logs in \(reader.directory)") }
+            throw CommandFailure("topic '\(topic)' not found")
+        }
+        let partitions = ids.map { Brook.TopicPartition(topic: topic, partition: $0) }
+        // Offsets, balances and counts from one snapshot of the database, so they agree while
+        // workers write; the topic is read afterwards, up to those offsets.
+        let state = try await store.state(group: group, partitions: partitions)
+        let stored = state.storedOffsets
+        if let line = LedgerVerifier.missingStoredOffsets(
+            group: group, topic: topic, storedPartitions: stored.count, groupsWithOffsets: try await store.storedGroups(topic: topic)) {
+            throw CommandFailure(line)
+        }
         var records: [VerifyRecord] = []
-        let admin0 = KafkaAdmin(config: client, logger: logger)
-        let partitions = try await admin0.describeTopic(topic).partitions.map { Brook.TopicPartition(topic: topic, partition: $0.id) }
-        await admin0.close()
-        let stored = try await store.storedOffsets(group: group, partitions: partitions)
         var beyond = 0
-        try await reader.read(topic) { batch, _ in
-            let limit = stored[batch.topicPartition] ?? 0
-            for r in batch.records {
-                guard r.offset < limit else {
-                    beyond += 1
-                    continue
-                }
-                records.append(VerifyRecord(partition: r.partition, offset: r.offset, value: r.value.map { Array($0.readableBytesView) } ?? []))
+        try await source.forEachRecord(topic) { partition, offset, value, _ in
+            guard offset < stored[Brook.TopicPartition(topic: topic, partition: partition)] ?? 0 else {
+                beyond += 1
+                return
             }
+            records.append(VerifyRecord(partition: partition, offset: offset, value: value.map { Array($0.readableBytesView) } ?? []))
         }
         var dead = Set<RecordPosition>()
-        let admin = KafkaAdmin(config: client, logger: logger)
-        let hasDLT = (try? await admin.describeTopic(topic + ".dlt")) != nil
-        await admin.close()
-        if hasDLT {
-            for e in try await DeadLetterReplayer(client: client, logger: logger).list(topic + ".dlt") where e.provenance.originalTopic == topic {
-                if let p = e.provenance.originalPartition, let o = e.provenance.originalOffset { dead.insert(RecordPosition(partition: p, offset: o)) }
+        if try await source.partitions(topic + ".dlt") != nil {
+            try await source.forEachRecord(topic + ".dlt") { _, _, _, headers in
+                if let p = DeadLetterProvenance(headers: headers), p.originalTopic == topic,
+                   let partition = p.originalPartition, let offset = p.originalOffset {
+                    dead.insert(RecordPosition(partition: partition, offset: offset))
+                }
             }
         }
         let expected = LedgerVerifier.replay(records, deadLettered: dead)
-        let diffs = LedgerVerifier.differences(expected: expected, cash: try await store.balances(), positions: try await store.positions())
+        let diffs = LedgerVerifier.differences(expected: expected, cash: state.cash, positions: state.positions)
         var problems = diffs.map(\.description)
         // Exactly once, counted: every event the replay applied or rejected is recorded once.
-        let counts = try await store.processedCounts()
+        let counts = state.processedCounts
         let (dbApplied, dbRejected) = (counts["applied"] ?? 0, counts["rejected"] ?? 0)
         if dbApplied != expected.applied || dbRejected != expected.rejected {
             problems.append("processed events: expected \(expected.applied) applied and \(expected.rejected) rejected, database has \(dbApplied) and \(dbRejected)")
