@@ -66,8 +66,8 @@ public struct LedgerStatusLine: Sendable, Equatable {
         self.assignedPartitions = assignedPartitions
     }
 
-    /// One line, e.g. `generated 5400 events | applied 5276 events + 112 outbox credits (200/s) |
-    /// dead-lettered 4 poison + 9 parked | lag 12 records, 0.1 s`.
+    /// One line, e.g. `generated 5400 events | lag 12 records, 0.1 s | applied 5276 events + 112
+    /// outbox credits (200/s) | dead-lettered 4 poison + 9 parked`.
     public var text: String {
         var lag: String
         if let lagRecords {
@@ -77,10 +77,11 @@ public struct LedgerStatusLine: Sendable, Equatable {
             lag = "lag unknown yet"
         }
         if assignedPartitions == 0 { lag += " (workers waiting for partitions)" }
+        // Lag right after what was generated: on a narrow terminal the line is cut at the end.
         return "generated \(generated) events"
+            + " | \(lag)"
             + " | applied \(counts.appliedEvents) events + \(counts.appliedCredits) outbox credits"
             + String(format: " (%.0f/s)", appliedPerSecond)
             + " | dead-lettered \(deadLettered) poison + \(parked) parked"
-            + " | \(lag)"
     }
 }
