@@ -6,6 +6,7 @@ import BrookOps
 import BrookPipeline
 import Foundation
 import Logging
+import NIOCore
 import ServiceLifecycle
 import Synchronization
 
@@ -18,9 +19,17 @@ struct UpCommand: AsyncParsableCommand {
         abstract: "Run Brook locally: broker, topics, trade generator, ledger workers on SQLite, status page.",
         discussion: """
             Everything lives under --dir (./.brook): the broker's log in data/, the ledger in \
-            ledger.sqlite, the generator's position in generator.json. Stop with Ctrl-C and start \
-            again: nothing acknowledged is lost and nothing is applied twice (check with \
-            `brook ledger verify --db sqlite:.brook/ledger.sqlite`).
+            ledger.sqlite, the generator's position in generator.json, the log in brook.log. Stop \
+            with Ctrl-C and start again: nothing acknowledged is lost and nothing is applied twice \
+            (check with `brook ledger verify --data-dir .brook/data --db sqlite:.brook/ledger.sqlite` \
+            once stopped, or without --data-dir while it runs).
+
+            The live line: generated = events produced this run; lag = records of the topic the \
+            ledger has not applied (log end minus the database's stored offsets), and the age of \
+            the oldest one in flight; applied = events committed to the ledger this run \
+            (rejected ones included) + transfer credits the outbox relay put on the topic; \
+            dead-lettered = poison records (--poison-rate) + records parked behind a \
+            quarantined key.
             """)
 
     @Option(help: "Address the broker listens on for Kafka clients.") var listen: String = "127.0.0.1:9092"
@@ -34,29 +43,41 @@ struct UpCommand: AsyncParsableCommand {
     @Option(help: "Ledger workers (one consumer group, static members).") var workers: Int = 2
     @Option(help: "Generator seed.") var seed: UInt64 = 42
     @Option(name: .customLong("run-for"), help: "Stop after this many seconds (0: until Ctrl-C).") var runFor: Int = 0
-    @Option(name: .customLong("log-level"), help: "Log level on stderr: trace, debug, info, notice, warning, error.") var logLevel: String = "warning"
+    @Option(name: .customLong("log-level"), help: "Log level of DIR/brook.log: trace, debug, info, notice, warning, error.") var logLevel: String = "warning"
 
     func run() async throws {
-        Bootstrap.run(logLevel: Logger.Level(rawValue: logLevel) ?? .warning)
-        let logger = Logger(label: "brook.up")
         let root = URL(fileURLWithPath: dir)
         try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
-
-        // The broker first: everything else is its client.
+        // The live line owns the terminal: logs go to a file.
+        let logPath = (dir as NSString).appendingPathComponent("brook.log")
+        try Bootstrap.run(logLevel: Logger.Level(rawValue: logLevel) ?? .warning, logFile: URL(fileURLWithPath: logPath))
+        let logger = Logger(label: "brook.up")
         let (host, port) = try parseHostPort(listen, defaultPort: 9092)
-        // The broker runs in its own service group: it starts first and stops last, after every
-        // client of it. A port in use fails here with the bind error.
-        let embedded = try await EmbeddedBroker.start(.standard, dataDirectory: root.appendingPathComponent("data"), logger: logger) {
-            $0.host = host
-            $0.port = port
-            $0.flushPolicy = flush
-        }
-        let boundPort = embedded.port
-        let client = ClientConfiguration(bootstrapServers: [BrokerAddress(host: host, port: boundPort)])
+        let (hh, hp) = try parseHostPort(http, defaultPort: 9644)
+        say("brook up: logs in \(logPath)\n")
+        logger.notice("brook up starting", metadata: ["dir": "\(root.path)", "listen": "\(listen)", "http": "\(http)"])
 
+        // The broker first: everything else is its client. It runs in its own service group:
+        // it starts first and stops last, after every client of it.
+        let embedded: EmbeddedBroker
         do {
+            embedded = try await EmbeddedBroker.start(.standard, dataDirectory: root.appendingPathComponent("data"), logger: logger) {
+                $0.host = host
+                $0.port = port
+                $0.flushPolicy = flush
+            }
+        } catch {
+            throw Self.failure(error, address: "\(host):\(port)", option: "--listen", logger: logger)
+        }
+        // Everything opened from here on is closed on every way out, in reverse order.
+        var store: SQLiteLedgerStore?
+        var status: MetricsServer?
+        do {
+            let boundPort = embedded.port
+            let client = ClientConfiguration(bootstrapServers: [BrokerAddress(host: host, port: boundPort)])
             try await apply(topicsFile, client: client, logger: logger)
-            let store = try await SQLiteLedgerStore.open(path: root.appendingPathComponent("ledger.sqlite").path)
+            let opened = try await SQLiteLedgerStore.open(path: root.appendingPathComponent("ledger.sqlite").path)
+            store = opened
             var ledgerWorkers: [LedgerWorker] = []
             for i in 0..<max(workers, 1) {
                 var c = LedgerWorker.Configuration(client: client)
@@ -64,21 +85,25 @@ struct UpCommand: AsyncParsableCommand {
                 c.relayOutbox = i == 0
                 var l = logger
                 l[metadataKey: "worker"] = "\(i)"
-                ledgerWorkers.append(LedgerWorker(configuration: c, store: store, logger: l))
+                ledgerWorkers.append(LedgerWorker(configuration: c, store: opened, logger: l))
             }
             let generator = GeneratorService(
                 client: client, topic: "trades", rate: rate, positionFile: root.appendingPathComponent("generator.json"),
                 config: LedgerGeneratorConfig(accounts: accounts, events: Int.max / 4, seed: seed, poisonRate: poisonRate), logger: logger)
-            let (hh, hp) = try parseHostPort(http, defaultPort: 9644)
             let workerList = ledgerWorkers
-            let status = MetricsServer(host: hh, port: hp, registry: Bootstrap.registry, logger: logger) {
+            let server = MetricsServer(host: hh, port: hp, registry: Bootstrap.registry, logger: logger) {
                 StatusPage.html(
                     title: "Brook — balance updates", snapshots: workerList.map { $0.snapshot() },
                     lines: ["Broker: \(host):\(boundPort) (flush: \(flush))", "Generator: \(generator.produced) events produced, target \(Int(rate))/s"])
             }
-            let summary = SummaryService(workers: ledgerWorkers, generator: generator)
+            status = server
+            // Bound before anything runs: a port in use is one clear line, not a failed group.
+            do { try await server.bind() } catch {
+                throw Self.failure(error, address: "\(hh):\(hp)", option: "--http", logger: logger)
+            }
+            let summary = SummaryService(workers: ledgerWorkers, generator: generator, store: opened, client: client, logger: logger)
             // Shutdown runs in reverse: summary, generator, workers (commit, leave), status page.
-            var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: status)]
+            var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: server)]
             services += ledgerWorkers.map { .init(service: $0) }
             if rate > 0 { services.append(.init(service: generator)) }
             services.append(.init(service: summary))
@@ -95,13 +120,33 @@ struct UpCommand: AsyncParsableCommand {
                 try await tasks.next()
                 tasks.cancelAll()
             }
-            try await store.close()
+            await server.close()
+            try await opened.close()
+            store = nil
+            await embedded.stop(removeData: false)
             say("\nbrook up: stopped cleanly (\(generator.produced) events produced this run)\n")
         } catch {
+            await status?.close()
+            if let store { try? await store.close() }
             await embedded.stop(removeData: false)
-            throw error
+            if error is ExitCode { throw error }
+            throw Self.failure(error, address: nil, option: nil, logger: logger)
         }
-        await embedded.stop(removeData: false)
+    }
+
+    /// One clear line on stderr (and in the log) for a failure of `brook up`, then exit 1. A
+    /// bind failing on a taken port says which option moves it.
+    static func failure(_ error: any Error, address: String?, option: String?, logger: Logger) -> ExitCode {
+        let line: String
+        if let address, let option, isAddressInUse(error) {
+            line = "brook up: port \(address) is in use; pass \(option) HOST:PORT to use another (or stop what holds it)"
+        } else {
+            line = "brook up: \(error)"
+        }
+        logger.error("brook up failed", metadata: ["error": "\(error)"])
+        say("\n")
+        FileHandle.standardError.write(Data((line + "\n").utf8))
+        return ExitCode(1)
     }
 
     private func apply(_ path: String, client: ClientConfiguration, logger: Logger) async throws {
@@ -192,39 +237,72 @@ final class GeneratorService: Service, Sendable {
     }
 }
 
-/// Prints one live line a second: events/s applied, lag in records and seconds, DLT counts.
+/// Prints one live line a second (``LedgerStatusLine``): events generated, events and outbox
+/// credits applied, dead letters, and the group's lag from the store's offsets.
 final class SummaryService: Service, Sendable {
     let workers: [LedgerWorker]
     let generator: GeneratorService
+    let store: SQLiteLedgerStore
+    let client: ClientConfiguration
+    let logger: Logger
 
-    init(workers: [LedgerWorker], generator: GeneratorService) {
+    init(workers: [LedgerWorker], generator: GeneratorService, store: SQLiteLedgerStore, client: ClientConfiguration, logger: Logger) {
         self.workers = workers
         self.generator = generator
+        self.store = store
+        self.client = client
+        self.logger = logger
     }
 
     func run() async throws {
+        let admin = KafkaAdmin(config: client, logger: logger)
+        let tty = isatty(STDOUT_FILENO) != 0
         try? await cancelWhenGracefulShutdown {
             var last = 0 as Int64
             var lastTime = ContinuousClock.now
+            var lag: Int64?
             while !Task.isCancelled {
                 try await Task.sleep(for: .seconds(1))
                 let snaps = self.workers.map { $0.snapshot() }
-                let processed = snaps.reduce(0) { $0 + $1.processed }
+                let counts = self.workers.map { $0.counts() }.reduce(LedgerWorkerCounts(), +)
+                let applied = counts.appliedEvents + counts.appliedCredits
                 let now = ContinuousClock.now
-                let rate = Double(processed - last) / (now - lastTime).seconds
-                last = processed
-                lastTime = now
-                let lag = snaps.reduce(0) { $0 + $1.lagRecords }
-                let lagSeconds = snaps.map(\.lagSeconds).max() ?? 0
-                let dlt = snaps.reduce(0) { $0 + $1.deadLettered }
-                let parked = snaps.reduce(0) { $0 + $1.parked }
-                let line = String(
-                    format: "\r%7.0f events/s applied | produced %d | lag %lld records, %.1f s | DLT %lld (+%lld parked) | processed %lld   ",
-                    rate, self.generator.produced, lag, lagSeconds, dlt, parked, processed)
-                FileHandle.standardOutput.write(Data(line.utf8))
+                let rate = Double(applied - last) / (now - lastTime).seconds
+                (last, lastTime) = (applied, now)
+                let config = self.workers.first?.configuration
+                do {
+                    lag = try await GroupLag.query(topic: config?.topic ?? "trades", group: config?.group ?? "brook-ledger", admin: admin, store: self.store)
+                } catch is CancellationError {
+                    throw CancellationError()
+                } catch {
+                    // Keep the last figure; the log says why it is not fresh.
+                    self.logger.debug("lag query failed", metadata: ["error": "\(error)"])
+                }
+                let line = LedgerStatusLine(
+                    generated: self.generator.produced, counts: counts, appliedPerSecond: rate,
+                    deadLettered: snaps.reduce(0) { $0 + $1.deadLettered }, parked: snaps.reduce(0) { $0 + $1.parked },
+                    lagRecords: lag, lagSeconds: snaps.map(\.lagSeconds).max() ?? 0,
+                    assignedPartitions: snaps.reduce(0) { $0 + $1.partitions.count })
+                // On a terminal one line rewritten in place, cut to the width (a wrapped line
+                // is not rewritten by \r but scrolls); into a file or pipe, a line each.
+                say(tty ? "\r\(String(line.text.prefix(max(terminalColumns() - 1, 20))))\u{1B}[K" : "\(line.text)\n")
             }
         }
+        await admin.close()
     }
+}
+
+/// The width of the terminal on stdout (a large number when unknown).
+func terminalColumns() -> Int {
+    var size = winsize()
+    guard ioctl(STDOUT_FILENO, UInt(TIOCGWINSZ), &size) == 0, size.ws_col > 0 else { return 10_000 }
+    return Int(size.ws_col)
+}
+
+/// Whether `error` is a bind that failed because the address is taken.
+func isAddressInUse(_ error: any Error) -> Bool {
+    if let io = error as? IOError, io.errnoCode == EADDRINUSE { return true }
+    return "\(error)".contains("Address already in use") || "\(error)".contains("EADDRINUSE")
 }
 
 /// Unbuffered stdout, so lines show even when stdout is a file or pipe.

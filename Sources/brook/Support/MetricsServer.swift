@@ -4,6 +4,7 @@ import NIOHTTP1
 import NIOPosix
 import Prometheus
 import ServiceLifecycle
+import Synchronization
 
 /// Serves Prometheus text at `/metrics` (and a tiny index at `/`) on its own port.
 final class MetricsServer: Service, Sendable {
@@ -21,10 +22,16 @@ final class MetricsServer: Service, Sendable {
         self.statusPage = statusPage
     }
 
-    func run() async throws {
+    /// The listening channel once ``bind()`` succeeded.
+    private let channel = Mutex<(any Channel)?>(nil)
+
+    /// Binds the port (at most once). `brook up` binds before anything runs, so a port in use
+    /// fails before the services start; ``run()`` binds when this was not called.
+    func bind() async throws {
+        if channel.withLock({ $0 }) != nil { return }
         let registry = self.registry
         let statusPage = self.statusPage
-        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        let bound = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 channel.pipeline.configureHTTPServerPipeline().flatMap {
@@ -32,7 +39,18 @@ final class MetricsServer: Service, Sendable {
                 }
             }
             .bind(host: host, port: port).get()
-        logger.info("metrics listening", metadata: ["url": "http://\(host):\(channel.localAddress?.port ?? port)/metrics"])
+        channel.withLock { $0 = bound }
+        logger.info("metrics listening", metadata: ["url": "http://\(host):\(bound.localAddress?.port ?? port)/metrics"])
+    }
+
+    /// Closes the listener (a bound server that never ran, or one that stopped).
+    func close() async {
+        if let c = channel.withLock({ $0 }) { try? await c.close() }
+    }
+
+    func run() async throws {
+        try await bind()
+        let channel = self.channel.withLock { $0 }!
         try await withGracefulShutdownHandler {
             try await channel.closeFuture.get()
         } onGracefulShutdown: {
