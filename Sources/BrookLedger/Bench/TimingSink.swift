@@ -3,17 +3,15 @@ import BrookPipeline
 import Foundation
 import Synchronization
 
-/// Wraps a sink and records, for every record of every committed call, the time from the
-/// record's timestamp (when the producer created it) to the commit: end-to-end latency.
+/// Wraps a sink and counts what it commits: records, and the span from the first call's start
+/// to the last call's end (throughput). Latency comes from the pipeline's stage timers.
 public final class TimingSink: TransactionalSink {
     public typealias Value = LedgerEvent
     let inner: any TransactionalSink<LedgerEvent>
     struct State {
-        var latenciesMs: [Int64] = []
         var records = 0
         var firstStart: ContinuousClock.Instant?
         var lastEnd: ContinuousClock.Instant?
-        var recording = true
     }
     let state = Mutex(State())
 
@@ -24,36 +22,39 @@ public final class TimingSink: TransactionalSink {
     }
 
     public func apply(_ records: [PipelineRecord<Value>], partition: TopicPartition, group: String, expected: Int64?, next: Int64) async throws {
-        let start = ContinuousClock.now
-        try await inner.apply(records, partition: partition, group: group, expected: expected, next: next)
-        let end = ContinuousClock.now
-        let nowMs = Int64(Date().timeIntervalSince1970 * 1000)
-        state.withLock { s in
-            guard s.recording else { return }
-            if s.firstStart == nil { s.firstStart = start }
-            s.lastEnd = end
-            s.records += records.count
-            for r in records { s.latenciesMs.append(max(nowMs - r.timestamp, 0)) }
-        }
+        try await apply(batches: [SinkBatch(partition: partition, records: records, expected: expected, next: next)], group: group)[0].get()
     }
 
-    /// Clears what was recorded so far.
+    // Forwarded, not left to the protocol's default: that would apply one batch per transaction
+    // and hide the inner sink's combined transactions from the benchmark.
+    public func apply(batches: [SinkBatch<Value>], group: String) async throws -> [Result<Void, any Error>] {
+        let start = ContinuousClock.now
+        let results = try await inner.apply(batches: batches, group: group)
+        let end = ContinuousClock.now
+        var n = 0
+        for (b, r) in zip(batches, results) { if case .success = r { n += b.records.count } }
+        state.withLock { s in
+            if s.firstStart == nil { s.firstStart = start }
+            s.lastEnd = end
+            s.records += n
+        }
+        return results
+    }
+
+    public var maxConcurrentApplies: Int { inner.maxConcurrentApplies }
+
+    /// Clears what was counted so far.
     public func reset() { state.withLock { $0 = State() } }
+
+    /// Records committed so far.
+    public var records: Int { state.withLock { $0.records } }
 
     /// Records committed, and the span from the first call's start to the last call's end.
     public var throughput: (records: Int, seconds: Double) {
         state.withLock { s in
             guard let a = s.firstStart, let b = s.lastEnd else { return (0, 0) }
-            let d = b - a
-            return (s.records, Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18)
+            return (s.records, (b - a).seconds)
         }
-    }
-
-    /// The latency at quantile `q` (0…1) in milliseconds, nil before any commit.
-    public func latency(quantile q: Double) -> Int64? {
-        let sorted = state.withLock { $0.latenciesMs }.sorted()
-        guard !sorted.isEmpty else { return nil }
-        return sorted[min(sorted.count - 1, Int((Double(sorted.count - 1) * q).rounded()))]
     }
 }
 

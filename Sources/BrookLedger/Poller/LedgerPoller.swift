@@ -11,14 +11,28 @@
 public protocol LedgerPoller: Sendable {
     /// Inserts events into the queue (what the legacy producers do).
     func enqueue(_ events: [PendingEvent]) async throws
-    /// Claims up to `limit` events, applies them and commits; returns how many were claimed
-    /// (0: nothing claimable right now).
-    func pollOnce(limit: Int) async throws -> Int
+    /// Claims up to `limit` events, applies them and commits; returns what was claimed
+    /// (no rows: nothing claimable right now).
+    func claim(limit: Int) async throws -> PollerClaim
     /// Rows still pending.
     func pendingCount() async throws -> Int
     /// Every queued row in queue order (for verification): (seq, payload, status).
     func queuedEvents() async throws -> [(seq: Int64, payload: [UInt8], status: String)]
     func close() async throws
+}
+
+/// What one poll claimed and committed.
+public struct PollerClaim: Sendable {
+    /// Rows claimed, dead ones included.
+    public var rows: Int
+    /// Ids of the well-formed events among them (applied or rejected by the ledger rules).
+    public var eventIds: [String]
+}
+
+extension LedgerPoller {
+    /// Claims up to `limit` events, applies them and commits; returns how many rows were
+    /// claimed (0: nothing claimable right now).
+    public func pollOnce(limit: Int) async throws -> Int { try await claim(limit: limit).rows }
 }
 
 /// Runs several pollers concurrently.

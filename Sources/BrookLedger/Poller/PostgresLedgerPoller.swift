@@ -46,7 +46,7 @@ public final class PostgresLedgerPoller: LedgerPoller {
         }
     }
 
-    public func pollOnce(limit: Int) async throws -> Int {
+    public func claim(limit: Int) async throws -> PollerClaim {
         let logger = self.logger
         let buckets = Int32(LedgerSchema.pollerBuckets)
         let start = cursor.withLock { value in
@@ -62,14 +62,14 @@ public final class PostgresLedgerPoller: LedgerPoller {
                 """, logger: logger)
             var bucket: Int32?
             for try await b in bucketRows.decode(Int32.self) { bucket = b }
-            guard let bucket else { return 0 }
+            guard let bucket else { return PollerClaim(rows: 0, eventIds: []) }
             let claimed = try await conn.query("""
                 SELECT seq, payload FROM pending_events WHERE bucket = \(bucket) AND status = 'pending'
                 ORDER BY seq LIMIT \(limit) FOR UPDATE
                 """, logger: logger)
             var rows: [(seq: Int64, payload: [UInt8])] = []
             for try await (seq, payload) in claimed.decode((Int64, ByteBuffer).self) { rows.append((seq: seq, payload: Array(buffer: payload))) }
-            guard !rows.isEmpty else { return 0 }
+            guard !rows.isEmpty else { return PollerClaim(rows: 0, eventIds: []) }
             let batch = ClaimedBatch(rows: rows)
             let tables = PostgresLedgerTables(conn: conn, logger: logger)
             try await tables.applyBatch(batch.events, creditsTo: .pendingEvents)
@@ -81,7 +81,7 @@ public final class PostgresLedgerPoller: LedgerPoller {
                   \(seqs.map { deadReasons[$0] ?? "" })::text[]) AS x(q, s, r)
                 WHERE p.seq = x.q
                 """, logger: logger)
-            return rows.count
+            return PollerClaim(rows: rows.count, eventIds: batch.events.map(\.event.id))
         }
     }
 

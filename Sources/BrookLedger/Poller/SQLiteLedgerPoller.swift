@@ -21,7 +21,7 @@ public final class SQLiteLedgerPoller: LedgerPoller {
         try await gate.run { [tables] in try await tables.transaction { try await tables.enqueue(events) } }
     }
 
-    public func pollOnce(limit: Int) async throws -> Int {
+    public func claim(limit: Int) async throws -> PollerClaim {
         try await gate.run { [tables] in
             try await tables.transaction {
                 let db = tables.db
@@ -31,13 +31,13 @@ public final class SQLiteLedgerPoller: LedgerPoller {
                     WHERE seq IN (SELECT seq FROM pending_events WHERE status = 'pending' ORDER BY seq LIMIT ?)
                     RETURNING seq, payload
                     """, [.int(limit)])
-                guard !rows.isEmpty else { return 0 }
+                guard !rows.isEmpty else { return PollerClaim(rows: 0, eventIds: []) }
                 let batch = ClaimedBatch(rows: rows.map { (seq: $0.int("seq"), payload: Array(buffer: $0.column("payload")?.blob ?? ByteBuffer())) })
                 for (seq, reason) in batch.dead {
                     _ = try await db.query("UPDATE pending_events SET status = 'dead', reason = ? WHERE seq = ?", [.text(reason), .int(seq)])
                 }
                 try await tables.applyBatch(batch.events, creditsTo: .pendingEvents)
-                return rows.count
+                return PollerClaim(rows: rows.count, eventIds: batch.events.map(\.event.id))
             }
         }
     }

@@ -51,3 +51,13 @@ public enum LedgerDatabase: Sendable {
         }
     }
 }
+
+extension LedgerDatabase {
+    /// `sqlite` or `postgres`.
+    public var kind: String {
+        switch self {
+        case .sqlite: return "sqlite"
+        case .postgres: return "postgres"
+        }
+    }
+}

@@ -337,19 +337,22 @@ enum LedgerCLI {
 extension LedgerCommand {
     struct Bench: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Stream vs poller on the same database and the same events, printed as a ratio; plus produce→commit latency.")
+            abstract: "Stream vs poller, each ingesting while it applies: maximum sustained events/s, the ratio, produce→commit latency by stage, CPU, worker RSS.")
         @Option(help: "Bootstrap servers (default: an embedded broker in a temporary directory).") var bootstrap: String?
         @Option(help: "sqlite:PATH or postgres://… (scratch databases are made next to it).") var db: String
-        @Option var events: Int = 50_000
+        @Option(help: "Events of the flat-out phase of each side.") var events: Int = 100_000
         @Option var accounts: Int = 5_000
         @Option var seed: UInt64 = 1
         @Option(help: "uniform or zipf[:EXPONENT].") var skew: String = "uniform"
         @Option(help: "Concurrent legacy pollers.") var pollers: Int = 4
         @Option(help: "Ledger workers (one group).") var workers: Int = 1
         @Option(help: "Partitions of the benchmark topic.") var partitions: Int32 = 16
-        @Option(name: .customLong("latency-seconds"), help: "Seconds of paced load at half the stream rate for p50/p99 (0: skip).")
-        var latencySeconds: Int = 10
+        @Option(name: .customLong("phase-seconds"), help: "Seconds of each paced phase (the sustained-rate search, latency).")
+        var phaseSeconds: Double = 8
         @Option(help: "Durability of the embedded broker: fsync or os.") var flush: FlushPolicy = .fsync
+        @Option(help: "Also write the figures to this JSON file.") var json: String?
+        @Option(name: .customLong("rss-events"), help: "Events a separate worker process catches up on for its peak RSS (0: skip).")
+        var rssEvents: Int = 100_000
 
         func run() async throws {
             Bootstrap.run(logLevel: .warning)
@@ -363,28 +366,41 @@ extension LedgerCommand {
             c.pollers = pollers
             c.workers = workers
             c.partitions = partitions
-            c.latencySeconds = latencySeconds
+            c.phaseSeconds = phaseSeconds
             let database = try LedgerDatabase(url: db)
+            var broker: EmbeddedBroker?
+            let servers: String
             if let bootstrap {
-                let client = ClientConfiguration(bootstrapServers: try BrokerAddress.list(bootstrap))
-                print(try await LedgerBench.run(database: database, client: client, configuration: c, logger: logger))
-                return
+                servers = bootstrap
+            } else {
+                let b = try await EmbeddedBroker.start(logger: logger) { bc in
+                    bc.flushPolicy = flush
+                    bc.groupInitialRebalanceDelayMs = 0
+                }
+                broker = b
+                servers = "127.0.0.1:\(b.port)"
             }
-            let broker = try await EmbeddedBroker.start(logger: logger) { bc in
-                bc.flushPolicy = flush
-                bc.groupInitialRebalanceDelayMs = 0
-            }
-            let client = ClientConfiguration(bootstrapServers: [BrokerAddress(host: "127.0.0.1", port: broker.port)])
-            let result: String
+            let client = ClientConfiguration(bootstrapServers: try BrokerAddress.list(servers))
+            let progress: @Sendable (String) -> Void = { line in FileHandle.standardError.write(Data("bench: \(line)\n".utf8)) }
             do {
-                result = "\(try await LedgerBench.run(database: database, client: client, configuration: c, logger: logger))"
+                var result = try await LedgerBench.run(database: database, client: client, configuration: c, progress: progress, logger: logger)
+                result.store = database.kind
+                if rssEvents > 0 {
+                    progress("worker RSS: a separate `brook ledger run` catching up on \(rssEvents) events")
+                    let (rssDB, rssURL) = try await LedgerBench.scratch(url: db, "rss")
+                    result.workerPeakRSSMiB = try await WorkerRSSProbe.measure(
+                        executable: "/proc/self/exe", bootstrap: servers, client: client, database: rssDB, databaseURL: rssURL,
+                        events: rssEvents, accounts: accounts, partitions: partitions, logger: logger)
+                }
+                print("\(events) events flat out, \(accounts) accounts, \(broker == nil ? servers : "embedded broker (flush \(flush))"), "
+                    + "\(pollers) pollers vs \(workers) worker(s) on \(partitions) partitions")
+                print(result)
+                if let json { try result.writeJSON(to: json) }
             } catch {
-                await broker.stop()
+                await broker?.stop()
                 throw error
             }
-            await broker.stop()
-            print("\(events) events, \(accounts) accounts, embedded broker (flush \(flush)), \(pollers) pollers vs \(workers) worker(s) on \(partitions) partitions")
-            print(result)
+            await broker?.stop()
         }
     }
 }
