@@ -65,7 +65,20 @@ public enum LedgerBench {
         await streamSide.close()
         var poller2 = poller
         poller2.fixedRate = stream.fixedRate
-        poller2.latencyAtFixed = poller.latencyAtHalf
+        if abs(stream.fixedRate - poller.halfRate) < 1 {
+            poller2.latencyAtFixed = poller.latencyAtHalf  // the same rate, already measured
+        } else {
+            progress("poller: latency at the fixed rate \(Int(stream.fixedRate))/s")
+            let again = try await PollerSide(database: try await scratch(database, "poller"), pollers: c.pollers, batch: c.pollerBatch)
+            do {
+                _ = try await phase(again, generate(c, events: Int(stream.fixedRate * c.phaseSeconds), phase: 91), rate: stream.fixedRate)
+                poller2.latencyAtFixed = again.histograms.summary(endToEnd)
+            } catch {
+                await again.close()
+                throw error
+            }
+            await again.close()
+        }
         return LedgerBenchResult(skew: "\(c.skew)", events: c.events, stream: stream, poller: poller2)
     }
 

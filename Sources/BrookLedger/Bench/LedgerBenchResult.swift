@@ -73,7 +73,7 @@ public struct LedgerBenchResult: Sendable, CustomStringConvertible {
             "stream_flat_out_events_per_s": r(stream.flatOut), "poller_flat_out_events_per_s": r(poller.flatOut),
             "stream_half_rate": r(stream.halfRate), "poller_half_rate": r(poller.halfRate), "fixed_rate": r(stream.fixedRate),
         ]
-        for (prefix, s) in [("stream", stream.latencyAtHalf), ("poller", poller.latencyAtHalf), ("stream_fixed", stream.latencyAtFixed)] {
+        for (prefix, s) in [("stream", stream.latencyAtHalf), ("poller", poller.latencyAtHalf), ("stream_fixed", stream.latencyAtFixed), ("poller_fixed", poller.latencyAtFixed)] {
             guard let s else { continue }
             o["\(prefix)_p50_ms"] = r(s.p50)
             o["\(prefix)_p99_ms"] = r(s.p99)

@@ -1,13 +1,15 @@
 /// DDL for both databases. Kept side by side so the two stores cannot drift apart.
 enum LedgerSchema {
-    /// `bytes` is BLOB in SQLite and BYTEA in PostgreSQL; `serial` the auto-increment key.
-    static func statements(bytes: String, serial: String) -> [String] {
+    /// `bytes` is BLOB in SQLite and BYTEA in PostgreSQL; `serial` the auto-increment key;
+    /// `keyed` ends the tables looked up only by their primary key (SQLite: `WITHOUT ROWID`, so
+    /// a row lives in its key's B-tree instead of a rowid table plus a second index).
+    static func statements(bytes: String, serial: String, keyed: String = "") -> [String] {
         [
-            "CREATE TABLE IF NOT EXISTS balances (account TEXT NOT NULL, currency TEXT NOT NULL, amount BIGINT NOT NULL, PRIMARY KEY (account, currency))",
-            "CREATE TABLE IF NOT EXISTS positions (account TEXT NOT NULL, symbol TEXT NOT NULL, quantity_micros BIGINT NOT NULL, PRIMARY KEY (account, symbol))",
+            "CREATE TABLE IF NOT EXISTS balances (account TEXT NOT NULL, currency TEXT NOT NULL, amount BIGINT NOT NULL, PRIMARY KEY (account, currency))\(keyed)",
+            "CREATE TABLE IF NOT EXISTS positions (account TEXT NOT NULL, symbol TEXT NOT NULL, quantity_micros BIGINT NOT NULL, PRIMARY KEY (account, symbol))\(keyed)",
             """
             CREATE TABLE IF NOT EXISTS processed_events (event_id TEXT PRIMARY KEY, account TEXT NOT NULL, status TEXT NOT NULL,
-              reason TEXT, topic TEXT NOT NULL, part INTEGER NOT NULL, source_offset BIGINT NOT NULL)
+              reason TEXT, topic TEXT NOT NULL, part INTEGER NOT NULL, source_offset BIGINT NOT NULL)\(keyed)
             """,
             """
             CREATE TABLE IF NOT EXISTS ledger_offsets (group_id TEXT NOT NULL, topic TEXT NOT NULL, part INTEGER NOT NULL,

@@ -46,7 +46,7 @@ struct SQLiteLedgerTables: LedgerTables, Sendable {
         _ = try await db.query("PRAGMA journal_mode=WAL")
         _ = try await db.query("PRAGMA synchronous=NORMAL")
         try await transaction {
-            for statement in LedgerSchema.statements(bytes: "BLOB", serial: "INTEGER PRIMARY KEY AUTOINCREMENT") {
+            for statement in LedgerSchema.statements(bytes: "BLOB", serial: "INTEGER PRIMARY KEY AUTOINCREMENT", keyed: " WITHOUT ROWID") {
                 _ = try await db.query(statement)
             }
             let buckets = (0..<LedgerSchema.pollerBuckets).map { _ in "(?)" }.joined(separator: ",")

@@ -353,9 +353,17 @@ extension LedgerCommand {
         @Option(help: "Also write the figures to this JSON file.") var json: String?
         @Option(name: .customLong("rss-events"), help: "Events a separate worker process catches up on for its peak RSS (0: skip).")
         var rssEvents: Int = 100_000
+        @Option(name: .customLong("store-only"), help: ArgumentHelp("Only the store's apply, N events per call, no broker (profiling).", visibility: .hidden))
+        var storeOnly: Int?
 
         func run() async throws {
             Bootstrap.run(logLevel: .warning)
+            if let storeOnly {
+                let (scratchDB, _) = try await LedgerBench.scratch(url: db, "store")
+                let rate = try await StoreBench.run(database: scratchDB, events: events, accounts: accounts, partitions: partitions, perCall: storeOnly)
+                print(String(format: "store only: %.0f events/s applied, %d events per call", rate, storeOnly))
+                return
+            }
             var logger = Logger(label: "brook.ledger.bench")
             logger.logLevel = .warning
             var c = LedgerBench.Configuration()
