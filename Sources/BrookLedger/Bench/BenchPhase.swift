@@ -1,23 +1,23 @@
 import Foundation
 
 /// What one phase of load did to a side.
-struct PhaseOutcome: Sendable {
-    var events: Int
+public struct PhaseOutcome: Sendable {
+    public var events: Int
     /// The rate asked for (nil: as fast as the trading side could hand events over).
-    var rate: Double?
+    public var rate: Double?
     /// From the first hand-over to the last (the last durable).
-    var ingestSeconds: Double
+    public var ingestSeconds: Double
     /// Events not yet applied when the last was handed over, and the largest backlog sampled
     /// in the second half of the phase.
-    var backlogAtEnd: Int
-    var backlogSecondHalfMax: Int
+    public var backlogAtEnd: Int
+    public var backlogSecondHalfMax: Int
     /// From the first hand-over until everything was applied.
-    var totalSeconds: Double
+    public var totalSeconds: Double
     /// Busy CPU seconds of the whole machine over `totalSeconds`.
-    var cpuSeconds: Double?
+    public var cpuSeconds: Double?
 
-    var ingestPerSecond: Double { Double(events) / max(ingestSeconds, 1e-9) }
-    var appliedPerSecond: Double { Double(events) / max(totalSeconds, 1e-9) }
+    public var ingestPerSecond: Double { Double(events) / max(ingestSeconds, 1e-9) }
+    public var appliedPerSecond: Double { Double(events) / max(totalSeconds, 1e-9) }
 }
 
 /// When a paced phase counts as sustained: the side kept up with the rate (lag stopped
@@ -43,6 +43,9 @@ enum SustainedRule {
 }
 
 extension LedgerBench {
+    /// The pacing's resolution.
+    static let tick = Duration.milliseconds(1)
+
     /// Hands `records` to `side` at `rate` per second (nil: flat out, in arrivals of up to
     /// `arrival` events) while its consumers apply them, then waits until all are applied.
     static func phase(_ side: any BenchSide, _ records: ArraySlice<GeneratedRecord>, rate: Double?, arrival: Int = 1000,
@@ -64,7 +67,11 @@ extension LedgerBench {
             if let rate {
                 let due = records.startIndex + Int(((clock.now - start).seconds * rate).rounded(.down)) + 1
                 if due <= sent {
-                    try await Task.sleep(until: start + .seconds(Double(sent - records.startIndex) / rate), clock: clock)
+                    // Trades arriving within one tick are handed over together: one wake-up per
+                    // millisecond at most, not one per event (the pacing's own CPU would
+                    // otherwise be charged to the side and crowd its threads).
+                    let next = start + .seconds(Double(sent - records.startIndex) / rate)
+                    try await Task.sleep(until: max(next, clock.now + Self.tick), clock: clock)
                     continue
                 }
                 upTo = min(due, records.endIndex)

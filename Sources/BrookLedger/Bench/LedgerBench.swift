@@ -158,3 +158,25 @@ public struct LedgerBenchError: Error, CustomStringConvertible {
 extension Duration {
     var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }
+
+extension LedgerBench {
+    /// The stream side alone at one rate (`brook ledger bench --stream-rate R`): latency by
+    /// stage, to find where time goes at a given load without the full search.
+    public static func streamStages(database: LedgerDatabase, client: ClientConfiguration, configuration c: Configuration, rate: Double,
+                                    logger: Logger) async throws -> (PhaseOutcome, [(String, LatencySummary)]) {
+        let side = try await StreamSide(database: try await scratch(database, "stream"), client: client, partitions: c.partitions,
+                                        workers: c.workers, logger: logger)
+        do {
+            // A short warm-up so the group is assigned and connections are open.
+            _ = try await phase(side, generate(c, events: max(Int(rate / 2), 100), phase: 0), rate: rate)
+            side.histograms.reset()
+            let p = try await phase(side, generate(c, events: Int(rate * c.phaseSeconds), phase: 1), rate: rate)
+            let stages = LedgerBenchResult.stageOrder.compactMap { key, label in side.histograms.summary(key).map { (label, $0) } }
+            await side.close()
+            return (p, stages)
+        } catch {
+            await side.close()
+            throw error
+        }
+    }
+}

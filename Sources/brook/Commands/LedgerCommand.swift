@@ -355,6 +355,8 @@ extension LedgerCommand {
         var rssEvents: Int = 100_000
         @Option(name: .customLong("store-only"), help: ArgumentHelp("Only the store's apply, N events per call, no broker (profiling).", visibility: .hidden))
         var storeOnly: Int?
+        @Option(name: .customLong("stream-rate"), help: ArgumentHelp("Only the stream side, at this rate, with its stages (profiling).", visibility: .hidden))
+        var streamRate: Double?
 
         func run() async throws {
             Bootstrap.run(logLevel: .warning)
@@ -391,6 +393,16 @@ extension LedgerCommand {
             let client = ClientConfiguration(bootstrapServers: try BrokerAddress.list(servers))
             let progress: @Sendable (String) -> Void = { line in FileHandle.standardError.write(Data("bench: \(line)\n".utf8)) }
             do {
+                if let streamRate {
+                    let (p, stages) = try await LedgerBench.streamStages(database: database, client: client, configuration: c, rate: streamRate, logger: logger)
+                    print(String(format: "stream at %.0f events/s: handed over in %.2f s, backlog at end %d, all applied after %.2f s",
+                                 streamRate, p.ingestSeconds, p.backlogAtEnd, p.totalSeconds))
+                    for (label, s) in stages {
+                        print("  \(label.padding(toLength: 52, withPad: " ", startingAt: 0)) " + String(format: "p50 %.1f ms, p99 %.1f ms, p99.9 %.1f ms", s.p50, s.p99, s.p999))
+                    }
+                    await broker?.stop()
+                    return
+                }
                 var result = try await LedgerBench.run(database: database, client: client, configuration: c, progress: progress, logger: logger)
                 result.store = database.kind
                 if rssEvents > 0 {
