@@ -49,25 +49,41 @@ extension LedgerOffsetTables {
         async throws -> [Int: SinkFenced]
     {
         let stored = try await lockOffsets(group: group, partitions: batches.map(\.move.partition))
-        var fenced: [Int: SinkFenced] = [:]
-        var accepted = batches.filter { b in
-            let found = stored[b.move.partition]
-            guard found == b.move.expected else {
-                fenced[b.index] = SinkFenced(partition: b.move.partition, expected: b.move.expected, found: found)
-                return false
-            }
-            return true
-        }
-        let lost = try await storeOffsets(group: group, accepted.map(\.move))
-        if !lost.isEmpty {
-            accepted.removeAll { b in
-                guard lost.contains(b.move.partition) else { return false }
-                fenced[b.index] = SinkFenced(partition: b.move.partition, expected: b.move.expected, found: nil)
-                return true
-            }
-        }
+        var fencing = OffsetFencing(batches, stored: stored)
+        fencing.drop(lost: try await storeOffsets(group: group, fencing.accepted.map(\.move)))
+        let (accepted, fenced) = (fencing.accepted, fencing.fenced)
         try await applyBatch(accepted.flatMap(\.events), creditsTo: .outbox)
         return fenced
+    }
+}
+
+/// The stream's fencing decision, without I/O: a batch is applied only when its partition's
+/// stored offset is the one it expects, and only if storing its move did not lose to another
+/// member's first insert.
+struct OffsetFencing {
+    typealias Batch = (index: Int, move: OffsetMove, events: [(event: LedgerEvent, source: EventSource)])
+    private(set) var accepted: [Batch] = []
+    private(set) var fenced: [Int: SinkFenced] = [:]
+
+    init(_ batches: [Batch], stored: [TopicPartition: Int64]) {
+        for b in batches {
+            let found = stored[b.move.partition]
+            if found == b.move.expected {
+                accepted.append(b)
+            } else {
+                fenced[b.index] = SinkFenced(partition: b.move.partition, expected: b.move.expected, found: found)
+            }
+        }
+    }
+
+    /// Fences the accepted batches of `lost` partitions (their stored offset is not ours).
+    mutating func drop(lost: Set<TopicPartition>) {
+        guard !lost.isEmpty else { return }
+        accepted.removeAll { b in
+            guard lost.contains(b.move.partition) else { return false }
+            fenced[b.index] = SinkFenced(partition: b.move.partition, expected: b.move.expected, found: nil)
+            return true
+        }
     }
 }
 
@@ -86,4 +102,10 @@ func validatedBatches(_ batches: [SinkBatch<LedgerEvent>]) -> (
         }
     }
     return (valid, results)
+}
+
+extension Array {
+    func chunked(_ size: Int) -> [ArraySlice<Element>] {
+        stride(from: 0, to: count, by: size).map { self[$0..<Swift.min($0 + size, count)] }
+    }
 }

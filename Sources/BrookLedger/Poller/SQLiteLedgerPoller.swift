@@ -1,58 +1,55 @@
-import NIOCore
-import SQLiteNIO
-
-/// The poller on SQLite: each poller has its own connection; BEGIN IMMEDIATE makes them take
-/// turns (SQLite has one writer), so claims are in global `seq` order and per-account order holds.
+/// The poller on SQLite: each poller has its own connection (and thread); BEGIN IMMEDIATE makes
+/// them take turns (SQLite has one writer), so claims are in global `seq` order and per-account
+/// order holds.
 public final class SQLiteLedgerPoller: LedgerPoller {
-    private let tables: SQLiteLedgerTables
-    private let gate = AsyncGate()
+    private let executor: SQLiteExecutor
 
     public static func open(path: String) async throws -> SQLiteLedgerPoller {
-        SQLiteLedgerPoller(tables: try await SQLiteLedgerTables.open(path: path))
+        SQLiteLedgerPoller(executor: try await SQLiteLedgerTables.open(path: path))
     }
 
-    private init(tables: SQLiteLedgerTables) { self.tables = tables }
+    private init(executor: SQLiteExecutor) { self.executor = executor }
 
-    public func close() async throws {
-        try await gate.run { [tables] in try await tables.close() }
-    }
+    public func close() async throws { try await executor.close() }
 
     public func enqueue(_ events: [PendingEvent]) async throws {
-        try await gate.run { [tables] in try await tables.transaction { try await tables.enqueue(events) } }
+        try await executor.run { db in try db.transaction { try SQLiteLedgerTables(db: db).enqueue(events) } }
     }
 
     public func claim(limit: Int) async throws -> PollerClaim {
-        try await gate.run { [tables] in
-            try await tables.transaction {
-                let db = tables.db
+        try await executor.run { db in
+            try db.transaction {
                 // Claim by UPDATE … RETURNING: the rows are ours the moment the statement runs.
-                let rows = try await db.query("""
+                var rows: [(seq: Int64, payload: [UInt8])] = []
+                try db.run("""
                     UPDATE pending_events SET status = 'done'
                     WHERE seq IN (SELECT seq FROM pending_events WHERE status = 'pending' ORDER BY seq LIMIT ?)
                     RETURNING seq, payload
-                    """, [.int(limit)])
+                    """, [.int(limit)]) { rows.append((seq: $0.int(0), payload: $0.blob(1))) }
                 guard !rows.isEmpty else { return PollerClaim(rows: 0, eventIds: []) }
-                let batch = ClaimedBatch(rows: rows.map { (seq: $0.int("seq"), payload: Array(buffer: $0.column("payload")?.blob ?? ByteBuffer())) })
+                let batch = ClaimedBatch(rows: rows)
                 for (seq, reason) in batch.dead {
-                    _ = try await db.query("UPDATE pending_events SET status = 'dead', reason = ? WHERE seq = ?", [.text(reason), .int(seq)])
+                    try db.run("UPDATE pending_events SET status = 'dead', reason = ? WHERE seq = ?", [.text(reason), .int(seq)])
                 }
-                try await tables.applyBatch(batch.events, creditsTo: .pendingEvents)
+                try SQLiteLedgerTables(db: db).applyBatch(batch.events, creditsTo: .pendingEvents)
                 return PollerClaim(rows: rows.count, eventIds: batch.events.map(\.event.id))
             }
         }
     }
 
     public func pendingCount() async throws -> Int {
-        try await gate.run { [tables] in
-            Int(try await tables.db.query("SELECT COUNT(*) AS n FROM pending_events WHERE status = 'pending'").first?.int("n") ?? 0)
+        try await executor.run { db in
+            var n: Int64 = 0
+            try db.run("SELECT COUNT(*) FROM pending_events WHERE status = 'pending'") { n = $0.int(0) }
+            return Int(n)
         }
     }
 
     public func queuedEvents() async throws -> [(seq: Int64, payload: [UInt8], status: String)] {
-        try await gate.run { [tables] in
-            try await tables.db.query("SELECT seq, payload, status FROM pending_events ORDER BY seq").map {
-                (seq: $0.int("seq"), payload: Array(buffer: $0.column("payload")?.blob ?? ByteBuffer()), status: $0.text("status"))
-            }
+        try await executor.run { db in
+            var out: [(seq: Int64, payload: [UInt8], status: String)] = []
+            try db.run("SELECT seq, payload, status FROM pending_events ORDER BY seq") { out.append((seq: $0.int(0), payload: $0.blob(1), status: $0.text(2))) }
+            return out
         }
     }
 }
