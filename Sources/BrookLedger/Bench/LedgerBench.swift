@@ -37,47 +37,28 @@ public enum LedgerBench {
     public static func run(database: LedgerDatabase, client: ClientConfiguration, configuration c: Configuration,
                            progress: @Sendable (String) -> Void = { _ in },
                            logger: Logger = Logger(label: "brook.ledger.bench")) async throws -> LedgerBenchResult {
-        let pollerSide = try await PollerSide(database: try await scratch(database, "poller"), pollers: c.pollers, batch: c.pollerBatch)
-        let poller: SideResult
-        do {
-            poller = try await measure(pollerSide, "poller", c, progress: progress)
-        } catch {
-            await pollerSide.close()
-            throw error
+        let poller = try await using(try await PollerSide(database: try await scratch(database, "poller"), pollers: c.pollers, batch: c.pollerBatch)) {
+            try await measure($0, "poller", c, progress: progress)
         }
-        await pollerSide.close()
-
         let streamSide = try await StreamSide(database: try await scratch(database, "stream"), client: client, partitions: c.partitions,
                                               workers: c.workers, logger: logger)
-        var stream: SideResult
-        do {
-            stream = try await measure(streamSide, "stream", c, progress: progress)
+        let stream = try await using(streamSide) { side in
+            var stream = try await measure(side, "stream", c, progress: progress)
             let fixed = min(stream.maxPerSecond, poller.maxPerSecond) / 2
             progress("stream: latency at the fixed rate \(Int(fixed))/s")
-            streamSide.histograms.reset()
-            _ = try await phase(streamSide, generate(c, events: Int(fixed * c.phaseSeconds), phase: 90), rate: fixed)
             stream.fixedRate = fixed
-            stream.latencyAtFixed = streamSide.histograms.summary(endToEnd)
-        } catch {
-            await streamSide.close()
-            throw error
+            stream.latencyAtFixed = try await latency(side, c, rate: fixed, phase: 90)
+            return stream
         }
-        await streamSide.close()
         var poller2 = poller
         poller2.fixedRate = stream.fixedRate
         if abs(stream.fixedRate - poller.halfRate) < 1 {
             poller2.latencyAtFixed = poller.latencyAtHalf  // the same rate, already measured
         } else {
             progress("poller: latency at the fixed rate \(Int(stream.fixedRate))/s")
-            let again = try await PollerSide(database: try await scratch(database, "poller"), pollers: c.pollers, batch: c.pollerBatch)
-            do {
-                _ = try await phase(again, generate(c, events: Int(stream.fixedRate * c.phaseSeconds), phase: 91), rate: stream.fixedRate)
-                poller2.latencyAtFixed = again.histograms.summary(endToEnd)
-            } catch {
-                await again.close()
-                throw error
+            poller2.latencyAtFixed = try await using(try await PollerSide(database: try await scratch(database, "poller"), pollers: c.pollers, batch: c.pollerBatch)) {
+                try await latency($0, c, rate: stream.fixedRate, phase: 91)
             }
-            await again.close()
         }
         return LedgerBenchResult(skew: "\(c.skew)", events: c.events, stream: stream, poller: poller2)
     }
@@ -102,10 +83,8 @@ public enum LedgerBench {
         guard result.maxPerSecond > 0 else { throw LedgerBenchError(description: "\(name): no rate was sustained") }
         let half = result.maxPerSecond / 2
         progress(String(format: "\(name): latency at half load, %.0f events/s", half))
-        side.histograms.reset()
-        _ = try await phase(side, generate(c, events: Int(half * c.phaseSeconds), phase: 50), rate: half)
         result.halfRate = half
-        result.latencyAtHalf = side.histograms.summary(endToEnd)
+        result.latencyAtHalf = try await latency(side, c, rate: half, phase: 50)
         for stage in [produceToAck] + PipelineStage.allCases.map(\.rawValue) {
             if let s = side.histograms.summary(stage), stage != endToEnd || name == "stream" { result.stages[stage] = s }
         }
@@ -166,17 +145,31 @@ extension LedgerBench {
                                     logger: Logger) async throws -> (PhaseOutcome, [(String, LatencySummary)]) {
         let side = try await StreamSide(database: try await scratch(database, "stream"), client: client, partitions: c.partitions,
                                         workers: c.workers, logger: logger)
-        do {
+        return try await using(side) { side in
             // A short warm-up so the group is assigned and connections are open.
             _ = try await phase(side, generate(c, events: max(Int(rate / 2), 100), phase: 0), rate: rate)
             side.histograms.reset()
             let p = try await phase(side, generate(c, events: Int(rate * c.phaseSeconds), phase: 1), rate: rate)
-            let stages = LedgerBenchResult.stageOrder.compactMap { key, label in side.histograms.summary(key).map { (label, $0) } }
+            return (p, LedgerBenchResult.stageOrder.compactMap { key, label in side.histograms.summary(key).map { (label, $0) } })
+        }
+    }
+
+    /// Runs `body` with `side`, closing the side on every way out.
+    static func using<S: BenchSide, T>(_ side: S, _ body: (S) async throws -> T) async throws -> T {
+        do {
+            let result = try await body(side)
             await side.close()
-            return (p, stages)
+            return result
         } catch {
             await side.close()
             throw error
         }
+    }
+
+    /// End-to-end latency of one paced phase at `rate`.
+    static func latency(_ side: any BenchSide, _ c: Configuration, rate: Double, phase n: UInt64) async throws -> LatencySummary? {
+        side.histograms.reset()
+        _ = try await phase(side, generate(c, events: Int(rate * c.phaseSeconds), phase: n), rate: rate)
+        return side.histograms.summary(endToEnd)
     }
 }

@@ -13,7 +13,7 @@ public enum StoreBench {
         var offsets: [Int32: Int64] = [:]
         for r in records {
             guard let e = r.event else { continue }
-            let p = Int32(abs(r.key.hashValue) % Int(partitions))
+            let p = Murmur2.partition(key: Array(r.key.utf8), partitions: partitions)  // as the producer places it
             let o = offsets[p, default: 0]
             offsets[p] = o + 1
             byPartition[p, default: []].append(

@@ -45,7 +45,7 @@ extension LedgerOffsetTables {
     /// partition's stored offset (the fencing check), moves those that match, and applies their
     /// events as one batch (one read of the touched rows, one upsert per account and currency
     /// touched). Returns the index of each fenced batch with its error; nothing of those is applied.
-    func applyStream(_ batches: [(index: Int, move: OffsetMove, events: [(event: LedgerEvent, source: EventSource)])], group: String)
+    func applyStream(_ batches: [OffsetFencing.Batch], group: String)
         async throws -> [Int: SinkFenced]
     {
         let stored = try await lockOffsets(group: group, partitions: batches.map(\.move.partition))
@@ -87,13 +87,13 @@ struct OffsetFencing {
     }
 }
 
-/// Validates each batch of a combined call (an invalid record fails its batch before any
-/// transaction) and pairs the valid ones with their offset moves.
-func validatedBatches(_ batches: [SinkBatch<LedgerEvent>]) -> (
-    valid: [(index: Int, move: OffsetMove, events: [(event: LedgerEvent, source: EventSource)])], results: [Result<Void, any Error>]
-) {
+/// A combined sink call for a ledger store: validates each batch (an invalid record fails its
+/// batch before any transaction), runs `transaction` over the valid ones with their offset
+/// moves, and fails the batches it fenced. Nothing runs when no batch is valid.
+func applyCombined(_ batches: [SinkBatch<LedgerEvent>],
+                   transaction: ([OffsetFencing.Batch]) async throws -> [Int: SinkFenced]) async throws -> [Result<Void, any Error>] {
     var results = [Result<Void, any Error>](repeating: .success(()), count: batches.count)
-    var valid: [(index: Int, move: OffsetMove, events: [(event: LedgerEvent, source: EventSource)])] = []
+    var valid: [OffsetFencing.Batch] = []
     for (i, b) in batches.enumerated() {
         do {
             valid.append((i, OffsetMove(partition: b.partition, expected: b.expected, next: b.next), try validated(b.records)))
@@ -101,7 +101,9 @@ func validatedBatches(_ batches: [SinkBatch<LedgerEvent>]) -> (
             results[i] = .failure(error)
         }
     }
-    return (valid, results)
+    guard !valid.isEmpty else { return results }
+    for (i, f) in try await transaction(valid) { results[i] = .failure(f) }
+    return results
 }
 
 extension Array {

@@ -54,14 +54,12 @@ public final class PostgresLedgerStore: LedgerStore {
     /// ``maxConcurrentApplies`` such transactions run at once on the pool's connections. Their
     /// rows are disjoint (an account lives in one partition) and locked in sorted order.
     public func apply(batches: [SinkBatch<LedgerEvent>], group: String) async throws -> [Result<Void, any Error>] {
-        var (valid, results) = validatedBatches(batches)
-        guard !valid.isEmpty else { return results }
-        let logger = self.logger
-        let fenced = try await PostgresLedgerTables.transaction(client, logger: logger) { conn in
-            try await PostgresLedgerTables(conn: conn, logger: logger).applyStream(valid, group: group)
+        let (client, logger) = (self.client, self.logger)
+        return try await applyCombined(batches) { valid in
+            try await PostgresLedgerTables.transaction(client, logger: logger) { conn in
+                try await PostgresLedgerTables(conn: conn, logger: logger).applyStream(valid, group: group)
+            }
         }
-        for (i, f) in fenced { results[i] = .failure(f) }
-        return results
     }
 
     /// Two transactions in flight: one commits (waits for its WAL flush) while the next one's

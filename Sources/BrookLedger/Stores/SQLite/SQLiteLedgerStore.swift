@@ -39,11 +39,9 @@ public final class SQLiteLedgerStore: LedgerStore {
     /// All batches in one transaction: SQLite has one writer, so one commit serves every
     /// partition whose batch was ready.
     public func apply(batches: [SinkBatch<LedgerEvent>], group: String) async throws -> [Result<Void, any Error>] {
-        var (valid, results) = validatedBatches(batches)
-        guard !valid.isEmpty else { return results }
-        let fenced = try await tables { [valid] t in try t.db.transaction { try t.applyStream(valid, group: group) } }
-        for (i, f) in fenced { results[i] = .failure(f) }
-        return results
+        try await applyCombined(batches) { valid in
+            try await tables { t in try t.db.transaction { try t.applyStream(valid, group: group) } }
+        }
     }
 
     public func balances() async throws -> [CashKey: Int64] { try await tables { try $0.balances() } }
