@@ -207,7 +207,7 @@ public final class KafkaProducer: Service, Sendable {
     public var bufferedBytes: Int { engine.bufferedBytes }
 
     /// The idempotent producer's id and epoch, once `InitProducerId` answered.
-    public var producerIdentity: (producerId: Int64, epoch: Int16)? { engine.producerIdentity }
+    public var producerIdentity: (producerId: Int64, epoch: Int16)? { engine.producerIdentity.map { ($0.producerId, $0.epoch) } }
 
     /// Whether ``close()`` completed.
     public var isClosed: Bool { engine.isClosed }

@@ -167,15 +167,9 @@ final class PartitionState: @unchecked Sendable {
     var inFlight = 0
     /// The broker the in-flight requests went to (a leader change waits for them).
     var inFlightNode: Int32 = -1
-    // Idempotence: the identity this partition's sequences belong to.
-    var producerId: Int64 = -1
-    var producerEpoch: Int16 = -1
-    var identityGeneration = -1
-    var nextSequence: Int32 = 0
-    /// The broker can no longer place our sequences: re-sequence the unacknowledged batches
-    /// under a new producer id (newer than `resetGeneration`) once nothing is in flight.
-    var needsReset = false
-    var resetGeneration = 0
+    /// Idempotence: the identity this partition's sequences belong to, the next sequence, and
+    /// whether they must start over (see ``IdempotenceStateMachine``).
+    @exclusivity(unchecked) var sequence = PartitionSequence()
     /// Size and record count the previous batch closed at: where the next one starts.
     @exclusivity(unchecked) var lastBatchBytes = 0
     @exclusivity(unchecked) var lastBatchRecords = 0

@@ -9,27 +9,37 @@ import NIOCore
 import NIOPosix
 import Synchronization
 
-/// A plain mutex for state that holds non-Sendable classes (batches, partitions): those never
-/// leave the lock except to the one task that owns them at the time.
-final class ProducerLock: @unchecked Sendable {
+/// A mutex around the producer's shared state (``ProducerEngineState``), which holds
+/// non-Sendable classes (batches, partitions).
+///
+/// `@unchecked Sendable` is safe because the state is reachable only inside `withLock`, with the
+/// mutex held; a batch leaves it only to the one sender task that owns it while it is in flight.
+/// The state lives behind a pointer so accessing it costs no dynamic exclusivity check (one per
+/// field access on a class property), which the append path would pay per record.
+final class ProducerLock<State>: @unchecked Sendable {
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
+    private let state: UnsafeMutablePointer<State>
 
-    init() {
+    init(_ initial: State) {
         mutex = .allocate(capacity: 1)
         mutex.initialize(to: pthread_mutex_t())
         pthread_mutex_init(mutex, nil)
+        state = .allocate(capacity: 1)
+        state.initialize(to: initial)
     }
 
     deinit {
+        state.deinitialize(count: 1)
+        state.deallocate()
         pthread_mutex_destroy(mutex)
         mutex.deallocate()
     }
 
     @inline(__always)
-    func withLock<T>(_ body: () throws -> T) rethrows -> T {
+    func withLock<T>(_ body: (inout State) throws -> T) rethrows -> T {
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }
-        return try body()
+        return try body(&state.pointee)
     }
 }
 

@@ -320,14 +320,14 @@ struct KafkaProducerTests {
             return try await group.next()!
         }
         #expect(all, "64 open batches were accepted without waiting for memory")
-        #expect(producer.bufferedBytes <= 64 * ProducerEngine.firstReservation)
+        #expect(producer.bufferedBytes <= 64 * ProducerEngineState.firstReservation)
         // One partition's batch grows while records come, up to batch.size.
         let payload = String(repeating: "g", count: 1000)
         for i in 0..<300 {
             _ = try await producer.sendAsync(ProducerRecord(topic: "reserve", partition: 0, value: "\(i):" + payload))
         }
         let buffered = producer.bufferedBytes
-        #expect(buffered > 300 * 1000 && buffered <= 63 * ProducerEngine.firstReservation + 1024 * 1024)
+        #expect(buffered > 300 * 1000 && buffered <= 63 * ProducerEngineState.firstReservation + 1024 * 1024)
         await producer.flush()
         #expect(producer.bufferedBytes == 0)
         // The next batch starts at the size the last one reached; after a small one, small again.
@@ -335,7 +335,7 @@ struct KafkaProducerTests {
         #expect(producer.bufferedBytes >= 256 * 1024)
         await producer.flush()
         _ = try await producer.sendAsync(ProducerRecord(topic: "reserve", partition: 0, value: "quiet"))
-        #expect(producer.bufferedBytes <= ProducerEngine.firstReservation)
+        #expect(producer.bufferedBytes <= ProducerEngineState.firstReservation)
         await producer.flush()
         await producer.close()
         let read = try await broker.consumeAll(topic: "reserve", partitions: 64)

@@ -10,7 +10,7 @@ struct ProducerFaultTests {
     struct Outcome {
         var reports: [DeliveryReport]
         var read: [Int32: [ReadBackRecord]]
-        var stats: ProducerEngine.Stats
+        var stats: ProducerStats
         var faults: [FaultProxy.ProduceFault]
     }
 
