@@ -114,15 +114,6 @@ enum ConsumerLifecycle: Equatable {
     case idle, running, closing, closed
 }
 
-enum GroupPhase: Equatable {
-    /// Not a member of a generation.
-    case unjoined
-    /// JoinGroup or SyncGroup in flight: no heartbeats.
-    case joining
-    /// Member of a generation (heartbeats run, also while revoking before a rejoin).
-    case stable
-}
-
 /// The consumer's mutable state, behind one `Mutex` of ``KafkaConsumer``. No I/O here.
 struct ConsumerState {
     var lifecycle: ConsumerLifecycle = .idle
@@ -149,21 +140,9 @@ struct ConsumerState {
     var fatal: KafkaConsumerError?
     var fetchRotation = 0
 
-    // Group membership.
-    var memberId = ""
-    var generation: Int32 = -1
-    var phase: GroupPhase = .unjoined
-    var coordinator: BrokerConnection?
-    var rejoinNeeded = true
-    var rejoinRequests = 0
-    var rejoinReason = "initial join"
-    var isLeader = false
-    var protocolName: String?
-    /// Topic partition counts the leader assigned from, to detect changes.
-    var leaderTopicCounts: [String: Int32] = [:]
-    /// Every topic some member subscribes to (leader).
-    var leaderTopics: Set<String> = []
-    var lastHeartbeat: ContinuousClock.Instant?
+    /// Group membership (member id, generation, rejoins); the coordinator connection is kept
+    /// by the consumer, not here.
+    var group = GroupMembershipStateMachine()
 
     mutating func nextEpoch() -> UInt64 {
         epochCounter &+= 1
@@ -198,12 +177,6 @@ struct ConsumerState {
             }
             return false
         }
-    }
-
-    mutating func requestRejoin(_ reason: String) {
-        rejoinNeeded = true
-        rejoinRequests += 1
-        rejoinReason = reason
     }
 
     // MARK: - positions

@@ -29,37 +29,6 @@ extension KafkaConsumer {
         try await fetchCommittedOffsets(partitions)
     }
 
-    // MARK: - coordinator connection
-
-    /// A dedicated connection to the group coordinator (its own socket, so that JoinGroup and
-    /// heartbeats never wait behind fetch long-polls).
-    func coordinatorConnection() async throws -> BrokerConnection {
-        guard let group = configuration.groupId else { throw KafkaConsumerError.noGroup }
-        if let c = state.withLock({ $0.coordinator }), c.isActive { return c }
-        if state.withLock({ $0.lifecycle == .closed }) { throw KafkaConsumerError.closed }
-        let shared = try await cluster.coordinator(forGroup: group)
-        let conn = try await BrokerConnection.connect(
-            to: shared.address, nodeId: shared.nodeId, config: configuration.client, eventLoopGroup: cluster.group, logger: logger)
-        let (winner, loser) = state.withLock { s -> (BrokerConnection, BrokerConnection?) in
-            if let c = s.coordinator, c.isActive { return (c, conn) }
-            s.coordinator = conn
-            return (conn, nil)
-        }
-        loser?.close()
-        logger.debug("group coordinator", metadata: ["kafka.broker": "\(shared.nodeId) \(shared.address)"])
-        return winner
-    }
-
-    /// Forgets the coordinator (NOT_COORDINATOR, COORDINATOR_NOT_AVAILABLE, connection failures).
-    func coordinatorUnknown(_ conn: BrokerConnection? = nil) {
-        let old = state.withLock { s -> BrokerConnection? in
-            guard let c = s.coordinator, conn == nil || c === conn else { return nil }
-            s.coordinator = nil
-            return c
-        }
-        old?.close()
-    }
-
     // MARK: - OffsetCommit / OffsetFetch
 
     func commitOffsets(_ offsets: [TopicPartition: Int64]) async throws {
@@ -67,7 +36,7 @@ extension KafkaConsumer {
         var attempt = 0
         while true {
             attempt += 1
-            let (memberId, generation, manual) = state.withLock { ($0.memberId, $0.generation, $0.manual) }
+            let (memberId, generation, manual) = state.withLock { ($0.group.memberId, $0.group.generation, $0.manual) }
             let conn = try await coordinatorConnection()
             var req = OffsetCommitRequest()
             req.groupId = group
@@ -95,9 +64,8 @@ extension KafkaConsumer {
             let resp: OffsetCommitResponse
             do {
                 resp = try await conn.send(req)
-            } catch let e as KafkaClientError where e.isRetriable && attempt < 5 {
-                coordinatorUnknown(conn)
-                try await Task.sleep(for: configuration.client.retryBackoff)
+            } catch {
+                try await run(state.withLock { $0.group.offsetRequestFailed(error, attempt: attempt) }, on: conn)
                 continue
             }
             var firstError: ErrorCode = .none
@@ -113,31 +81,15 @@ extension KafkaConsumer {
                     }
                 }
             }
-            state.withLock { s in
+            let action = state.withLock { s in
                 for (tp, o) in done { s.partitions[tp]?.committed = o }
+                return s.group.commitReceived(firstError, attempt: attempt)
             }
-            switch firstError {
-            case .none:
+            if case .done = action {
                 logger.trace("committed offsets", metadata: ["offsets": "\(done.map { "\($0.key)@\($0.value)" }.sorted())"])
                 return
-            case .notCoordinator, .coordinatorNotAvailable, .requestTimedOut:
-                guard attempt < 5 else { throw KafkaClientError.broker(firstError, resource: "group \(group)", message: "OffsetCommit") }
-                coordinatorUnknown(conn)
-                try await Task.sleep(for: configuration.client.retryBackoff)
-            case .coordinatorLoadInProgress:
-                guard attempt < 10 else { throw KafkaClientError.broker(firstError, resource: "group \(group)", message: "OffsetCommit") }
-                try await Task.sleep(for: configuration.client.retryBackoff * attempt)
-            case .rebalanceInProgress:
-                throw KafkaConsumerError.commitFailed("the group is rebalancing (REBALANCE_IN_PROGRESS)")
-            case .illegalGeneration, .unknownMemberId:
-                memberFailed(firstError, reason: "commit")
-                throw KafkaConsumerError.commitFailed("the group moved on without this member (\(firstError.name))")
-            case .fencedInstanceId:
-                fail(.fenced("group instance id \(configuration.group.groupInstanceId ?? "") is used by another consumer"))
-                throw KafkaConsumerError.fenced("commit refused: FENCED_INSTANCE_ID")
-            default:
-                throw KafkaClientError.broker(firstError, resource: "group \(group)", message: "OffsetCommit")
             }
+            try await run(action, on: conn)
         }
     }
 
@@ -163,9 +115,8 @@ extension KafkaConsumer {
             let resp: OffsetFetchResponse
             do {
                 resp = try await conn.send(req, version: max(version, 1))
-            } catch let e as KafkaClientError where e.isRetriable && attempt < 5 {
-                coordinatorUnknown(conn)
-                try await Task.sleep(for: configuration.client.retryBackoff)
+            } catch {
+                try await run(state.withLock { $0.group.offsetRequestFailed(error, attempt: attempt) }, on: conn)
                 continue
             }
             var code = ErrorCode(rawValue: resp.errorCode) ?? .unknownServerError
@@ -180,19 +131,30 @@ extension KafkaConsumer {
                     if p.committedOffset >= 0 { result[TopicPartition(topic: t.name, partition: p.partitionIndex)] = p.committedOffset }
                 }
             }
-            switch code {
-            case .none:
-                return result
-            case .notCoordinator, .coordinatorNotAvailable:
-                guard attempt < 5 else { throw KafkaClientError.broker(code, resource: "group \(group)", message: "OffsetFetch") }
-                coordinatorUnknown(conn)
-                try await Task.sleep(for: configuration.client.retryBackoff)
-            case .coordinatorLoadInProgress, .unstableOffsetCommit:
-                guard attempt < 20 else { throw KafkaClientError.broker(code, resource: "group \(group)", message: "OffsetFetch") }
-                try await Task.sleep(for: configuration.client.retryBackoff * min(attempt, 5))
-            default:
-                throw KafkaClientError.broker(code, resource: "group \(group)", message: "OffsetFetch")
-            }
+            let action = state.withLock { $0.group.offsetFetchReceived(code, attempt: attempt) }
+            if case .done = action { return result }
+            try await run(action, on: conn)
+        }
+    }
+
+    /// Runs what the membership decided about an OffsetCommit or OffsetFetch that did not
+    /// succeed: returns to retry, throws otherwise.
+    private func run(_ action: GroupMembershipStateMachine.OffsetRequestAction, on conn: BrokerConnection) async throws {
+        switch action {
+        case .done:
+            return
+        case .retry(let after, let rediscoverCoordinator):
+            if rediscoverCoordinator { coordinatorUnknown(conn) }
+            try await Task.sleep(for: after)
+        case .fail(let error):
+            throw error
+        case .failLostGeneration(let error, let code):
+            logger.warning("member is no longer in the group's generation", metadata: ["reason": "commit", "error": "\(code.summary)"])
+            groupSignal.signal()
+            throw error
+        case .failFenced(let membership, let thrown):
+            fail(membership)
+            throw thrown
         }
     }
 
@@ -222,7 +184,7 @@ extension KafkaConsumer {
 
     /// Commits processed positions if the consumer is in a generation (or manually assigned).
     func autoCommit(_ tps: Set<TopicPartition>? = nil, force: Bool = false) async {
-        let allowed = force || state.withLock { s in s.manual || (s.phase == .stable && s.generation >= 0) }
+        let allowed = force || state.withLock { s in s.manual || s.group.isInGeneration }
         guard allowed else { return }
         let offsets = pendingCommits(of: tps)
         guard !offsets.isEmpty else { return }

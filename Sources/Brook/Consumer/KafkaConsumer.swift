@@ -45,6 +45,8 @@ public final class KafkaConsumer: Sendable {
     let assignors: [any ConsumerPartitionAssignor]
     let rebalanceProtocol: RebalanceProtocol
     let metrics: ConsumerMetrics
+    /// The group coordinator connection (group mode).
+    let coordinator = CoordinatorLink()
 
     /// Records arrived, an error is pending, or the consumer closes.
     let dataSignal = AsyncSignal()
@@ -89,6 +91,11 @@ public final class KafkaConsumer: Sendable {
         self.metrics = ConsumerMetrics(group: configuration.groupId, enabled: configuration.metrics.enabled, factory: metricsFactory)
         var s = ConsumerState()
         s.maxPrefetchHint = configuration.fetch.maxPrefetchBytes
+        s.group = GroupMembershipStateMachine(
+            configuration: .init(
+                groupId: configuration.groupId ?? "", groupInstanceId: configuration.group.groupInstanceId,
+                rebalanceProtocol: rebalanceProtocol, defaultProtocolName: assignors.first?.name ?? "",
+                retryBackoff: configuration.client.retryBackoff))
         self.state = Mutex(s)
     }
 
@@ -105,7 +112,7 @@ public final class KafkaConsumer: Sendable {
             let wanted = Set(topics)
             if s.subscription != wanted {
                 s.subscription = wanted
-                s.requestRejoin("subscription changed to \(topics.sorted())")
+                s.group.requestRejoin("subscription changed to \(topics.sorted())")
             }
         }
         startIfNeeded()
@@ -143,7 +150,7 @@ public final class KafkaConsumer: Sendable {
 
     /// The member id and generation in the group (empty id and -1 outside a generation).
     public func groupMembership() -> (memberId: String, generationId: Int32) {
-        state.withLock { ($0.memberId, $0.generation) }
+        state.withLock { ($0.group.memberId, $0.group.generation) }
     }
 
     // MARK: - positions
@@ -406,17 +413,14 @@ public final class KafkaConsumer: Sendable {
         }
         state.withLock { _ = $0.completeInFlight() }
         await leaveGroupOnClose()
-        let conn = state.withLock { s -> BrokerConnection? in
+        state.withLock { s in
             s.lifecycle = .closed
             s.chunks.removeAll()
             s.bufferedBytes = 0
             s.partitions.removeAll()
-            s.phase = .unjoined
-            let c = s.coordinator
-            s.coordinator = nil
-            return c
+            s.group.ended()
         }
-        conn?.close()
+        coordinator.forget()
         metrics.removeAll()
         await cluster.close()
         dataSignal.signal()

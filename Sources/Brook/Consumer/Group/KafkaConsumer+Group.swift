@@ -5,15 +5,6 @@ import NIOCore
 /// Start over with a new JoinGroup at once (the member id or generation changed).
 struct RejoinNow: Error {}
 
-/// A JoinGroup response that succeeded.
-struct JoinOutcome {
-    var memberId: String
-    var generationId: Int32
-    var leader: String
-    var protocolName: String
-    var members: [JoinGroupResponse.JoinGroupResponseMember]
-}
-
 extension KafkaConsumer {
     // MARK: - failures
 
@@ -23,7 +14,7 @@ extension KafkaConsumer {
             guard s.fatal == nil else { return false }
             s.fatal = error
             s.errors.append(error)
-            s.phase = .unjoined
+            s.group.ended()
             // The group's partitions are no longer this consumer's.
             if !s.manual { s.remove(Set(s.partitions.keys)) }
             return true
@@ -33,21 +24,22 @@ extension KafkaConsumer {
         groupSignal.signal()
     }
 
-    /// The coordinator no longer knows this member in `generation` (ILLEGAL_GENERATION,
-    /// UNKNOWN_MEMBER_ID): its partitions are lost and it rejoins.
-    func memberFailed(_ code: ErrorCode, generation: Int32? = nil, reason: String) {
-        let changed = state.withLock { s -> Bool in
-            if let generation, s.generation != generation { return false }
-            if code == .unknownMemberId { s.memberId = "" }
-            s.generation = -1
-            s.phase = .unjoined
-            s.requestRejoin("\(reason): \(code.name)")
-            return true
+    /// The coordinator no longer counts this member in its generation (the membership state
+    /// already requested a rejoin): say so and wake the group task.
+    func generationLost(_ code: ErrorCode, reason: String) {
+        logger.warning("member is no longer in the group's generation", metadata: ["reason": "\(reason)", "error": "\(code.summary)"])
+        groupSignal.signal()
+    }
+
+    /// Runs a rejoin the membership decided on: the rebalance starts over.
+    func run(_ rejoin: Rejoin, reason: String, on conn: BrokerConnection) async throws -> Never {
+        if let code = rejoin.lostGeneration { generationLost(code, reason: reason) }
+        if let code = rejoin.warning {
+            logger.warning("\(reason) refused; rejoining", metadata: ["error": "\(code.summary)"])
         }
-        if changed {
-            logger.warning("member is no longer in the group's generation", metadata: ["reason": "\(reason)", "error": "\(code.summary)"])
-            groupSignal.signal()
-        }
+        if rejoin.rediscoverCoordinator { coordinatorUnknown(conn) }
+        if rejoin.after > .zero { try await Task.sleep(for: rejoin.after) }
+        throw RejoinNow()
     }
 
     /// Sends a request that may wait long (JoinGroup, SyncGroup); cancelling the task closes
@@ -69,7 +61,7 @@ extension KafkaConsumer {
         while !Task.isCancelled {
             let g = groupSignal.generation
             let (running, topics, rejoin, fatal, leader) = state.withLock { s in
-                (s.lifecycle == .running, s.subscription, s.rejoinNeeded, s.fatal != nil, s.isLeader)
+                (s.lifecycle == .running, s.subscription, s.group.rejoinNeeded, s.fatal != nil, s.group.isLeader)
             }
             guard running, !fatal else { return }
             guard let topics else {
@@ -107,68 +99,50 @@ extension KafkaConsumer {
     /// One rebalance: give up partitions as the protocol requires, JoinGroup, assign (leader),
     /// SyncGroup, apply the assignment.
     func rebalance(topics: Set<String>) async throws {
-        let (requestsAtStart, generation, owned) = state.withLock { s in
-            (s.rejoinRequests, s.generation, Set(s.partitions.keys))
+        let release = state.withLock { s in
+            s.group.rebalanceStarted(owned: Set(s.partitions.keys), subscription: topics)
         }
-        if !owned.isEmpty {
-            if generation < 0 {
-                await partitionsLost()
-            } else if rebalanceProtocol == .eager {
-                await revoke(owned)
-            } else {
-                let unsubscribed = owned.filter { !topics.contains($0.topic) }
-                if !unsubscribed.isEmpty { await revoke(Set(unsubscribed)) }
-            }
+        switch release {
+        case .none: break
+        case .lose: await partitionsLost()
+        case .revoke(let tps): await revoke(tps)
         }
         if Task.isCancelled || !isRunning { throw CancellationError() }
-        let join: JoinOutcome
+        let (join, leader): (JoinOutcome, Bool)
         do {
-            join = try await joinGroup(topics: topics)
+            (join, leader) = try await joinGroup(topics: topics)
         } catch {
-            state.withLock { s in s.phase = s.generation >= 0 ? .stable : .unjoined }
+            state.withLock { $0.group.joinAbandoned() }
             throw error
         }
         var assignments: [SyncGroupRequest.SyncGroupRequestAssignment] = []
-        if join.leader == join.memberId {
+        if leader {
             do {
                 assignments = try await computeAssignment(join)
             } catch {
-                state.withLock { $0.phase = .unjoined }
+                state.withLock { $0.group.syncAbandoned() }
                 throw error
             }
         }
-        let assignment: ConsumerProtocolAssignment
-        do {
-            assignment = try await syncGroup(join, assignments: assignments)
-        } catch {
-            state.withLock { s in s.phase = .unjoined }
-            throw error
-        }
-        state.withLock { s in
-            s.memberId = join.memberId
-            s.generation = join.generationId
-            s.protocolName = join.protocolName
-            s.isLeader = join.leader == join.memberId
-            s.phase = .stable
-            s.lastHeartbeat = .now
-            if s.rejoinRequests == requestsAtStart { s.rejoinNeeded = false }
-        }
+        let partitions = try await syncGroup(join, assignments: assignments)
         logger.info(
             "joined group",
             metadata: [
-                "generation": "\(join.generationId)", "member": "\(join.memberId)", "leader": "\(join.leader == join.memberId)",
-                "assignor": "\(join.protocolName)", "partitions": "\(assignment.partitions.sorted().map(\.description))",
+                "generation": "\(join.generationId)", "member": "\(join.memberId)", "leader": "\(join.isLeader)",
+                "assignor": "\(join.protocolName)", "partitions": "\(partitions.sorted().map(\.description))",
             ])
-        await applyAssignment(assignment.partitions)
+        await applyAssignment(partitions)
     }
 
-    func joinGroup(topics: Set<String>) async throws -> JoinOutcome {
+    /// JoinGroup until the coordinator answers with a generation: the outcome, and whether this
+    /// member leads (computes the assignment).
+    func joinGroup(topics: Set<String>) async throws -> (JoinOutcome, leader: Bool) {
         guard let group = configuration.groupId else { throw KafkaConsumerError.noGroup }
         let sortedTopics = topics.sorted()
         while true {
             if Task.isCancelled || !isRunning { throw CancellationError() }
             let conn = try await coordinatorConnection()
-            let (memberId, generation, owned) = state.withLock { s in (s.memberId, s.generation, s.partitions.keys.sorted()) }
+            let (memberId, generation, owned) = state.withLock { s in (s.group.memberId, s.group.generation, s.partitions.keys.sorted()) }
             let cooperative = rebalanceProtocol == .cooperative
             var req = JoinGroupRequest()
             req.groupId = group
@@ -192,7 +166,7 @@ extension KafkaConsumer {
             if configuration.group.groupInstanceId != nil, (try? conn.version(for: .joinGroup)) ?? 0 < 5 {
                 throw KafkaConsumerError.groupFailure("the broker does not support static membership (JoinGroup v5)")
             }
-            state.withLock { $0.phase = .joining }
+            state.withLock { $0.group.joinSent() }
             let resp: JoinGroupResponse
             do {
                 resp = try await sendCancellable(req, on: conn, timeout: longRequestTimeout)
@@ -200,30 +174,18 @@ extension KafkaConsumer {
                 coordinatorUnknown(conn)
                 throw error
             }
-            let code = ErrorCode(rawValue: resp.errorCode) ?? .unknownServerError
-            switch code {
-            case .none:
-                state.withLock { $0.memberId = resp.memberId }
-                return JoinOutcome(
-                    memberId: resp.memberId, generationId: resp.generationId, leader: resp.leader,
-                    protocolName: resp.protocolName ?? assignors[0].name, members: resp.members)
-            case .memberIdRequired:
-                // KIP-394: join again with the id the coordinator chose.
-                state.withLock { $0.memberId = resp.memberId }
-            case .unknownMemberId, .illegalGeneration:
-                memberFailed(code, reason: "JoinGroup")
-                throw RejoinNow()
-            case .rebalanceInProgress:
-                break
-            case .coordinatorLoadInProgress:
-                try await Task.sleep(for: configuration.client.retryBackoff)
-            case .notCoordinator, .coordinatorNotAvailable:
-                coordinatorUnknown(conn)
-                try await Task.sleep(for: configuration.client.retryBackoff)
-            case .fencedInstanceId:
-                throw KafkaConsumerError.fenced("another consumer uses group instance id \(configuration.group.groupInstanceId ?? "")")
-            default:
-                throw KafkaConsumerError.groupFailure("JoinGroup failed: \(code.summary)")
+            switch state.withLock({ $0.group.joinReceived(resp) }) {
+            case .assignAndSync(let outcome):
+                return (outcome, true)
+            case .sync(let outcome):
+                return (outcome, false)
+            case .joinAgain(let after, let rediscoverCoordinator):
+                if rediscoverCoordinator { coordinatorUnknown(conn) }
+                if after > .zero { try await Task.sleep(for: after) }
+            case .rejoin(let rejoin):
+                try await run(rejoin, reason: "JoinGroup", on: conn)
+            case .fail(let error):
+                throw error
             }
         }
     }
@@ -246,10 +208,7 @@ extension KafkaConsumer {
         let allTopics = Set(members.flatMap(\.subscription.topics))
         let counts = try await partitionCounts(of: allTopics)
         let result = assignor.assign(members: members, partitionsPerTopic: counts)
-        state.withLock { s in
-            s.leaderTopicCounts = counts
-            s.leaderTopics = allTopics
-        }
+        state.withLock { $0.group.leaderAssigned(topics: allTopics, partitionCounts: counts) }
         return members.map { m in
             var a = SyncGroupRequest.SyncGroupRequestAssignment()
             a.memberId = m.memberId
@@ -273,16 +232,24 @@ extension KafkaConsumer {
 
     /// The leader rejoins when a subscribed topic appears or its partition count changes.
     func checkSubscribedTopics() async {
-        let (topics, before) = state.withLock { ($0.leaderTopics, $0.leaderTopicCounts) }
+        let (topics, before) = state.withLock { ($0.group.leaderTopics, $0.group.leaderTopicCounts) }
         guard let counts = try? await partitionCounts(of: topics), counts != before else { return }
         logger.info("subscribed topics changed; rebalancing", metadata: ["before": "\(before)", "now": "\(counts)"])
-        state.withLock { $0.requestRejoin("partition counts changed") }
+        state.withLock { $0.group.requestRejoin("partition counts changed") }
         groupSignal.signal()
     }
 
-    func syncGroup(_ join: JoinOutcome, assignments: [SyncGroupRequest.SyncGroupRequestAssignment]) async throws -> ConsumerProtocolAssignment {
+    /// SyncGroup (the leader sends the assignments): this member's partitions in the new
+    /// generation.
+    func syncGroup(_ join: JoinOutcome, assignments: [SyncGroupRequest.SyncGroupRequestAssignment]) async throws -> [TopicPartition] {
         guard let group = configuration.groupId else { throw KafkaConsumerError.noGroup }
-        let conn = try await coordinatorConnection()
+        let conn: BrokerConnection
+        do {
+            conn = try await coordinatorConnection()
+        } catch {
+            state.withLock { $0.group.syncAbandoned() }
+            throw error
+        }
         var req = SyncGroupRequest()
         req.groupId = group
         req.generationId = join.generationId
@@ -295,38 +262,17 @@ extension KafkaConsumer {
         do {
             resp = try await sendCancellable(req, on: conn, timeout: longRequestTimeout)
         } catch {
+            state.withLock { $0.group.syncAbandoned() }
             coordinatorUnknown(conn)
             throw error
         }
-        let code = ErrorCode(rawValue: resp.errorCode) ?? .unknownServerError
-        switch code {
-        case .none:
-            do {
-                return try ConsumerProtocolAssignment(decoding: resp.assignment)
-            } catch {
-                throw KafkaConsumerError.groupFailure("undecodable assignment from the leader: \(error)")
-            }
-        case .rebalanceInProgress:
-            throw RejoinNow()
-        case .unknownMemberId, .illegalGeneration:
-            memberFailed(code, reason: "SyncGroup")
-            throw RejoinNow()
-        case .notCoordinator, .coordinatorNotAvailable:
-            coordinatorUnknown(conn)
-            throw RejoinNow()
-        case .coordinatorLoadInProgress:
-            try await Task.sleep(for: configuration.client.retryBackoff)
-            throw RejoinNow()
-        case .fencedInstanceId:
-            throw KafkaConsumerError.fenced("another consumer uses group instance id \(configuration.group.groupInstanceId ?? "")")
-        case .invalidRequest, .unknownServerError:
-            // Seen from librdkafka's mock coordinator when a leader's assignment races a new
-            // rebalance: the group is still healthy, so rejoin (after a backoff) instead of dying.
-            logger.warning("SyncGroup refused; rejoining", metadata: ["error": "\(code.summary)"])
-            try await Task.sleep(for: configuration.client.retryBackoff)
-            throw RejoinNow()
-        default:
-            throw KafkaConsumerError.groupFailure("SyncGroup failed: \(code.summary)")
+        switch state.withLock({ $0.group.syncReceived(resp, join: join, now: .now) }) {
+        case .assign(let partitions):
+            return partitions
+        case .rejoin(let rejoin):
+            try await run(rejoin, reason: "SyncGroup", on: conn)
+        case .fail(let error):
+            throw error
         }
     }
 
@@ -341,7 +287,7 @@ extension KafkaConsumer {
             await revoke(revoked)
             if rebalanceProtocol == .cooperative {
                 // The revoked partitions go to their new owners in a follow-up rebalance.
-                state.withLock { $0.requestRejoin("partitions revoked in a cooperative rebalance") }
+                state.withLock { $0.group.requestRejoin("partitions revoked in a cooperative rebalance") }
                 groupSignal.signal()
             }
         }
@@ -408,11 +354,8 @@ extension KafkaConsumer {
             } catch {
                 return
             }
-            let snapshot = state.withLock { s -> (String, Int32, ContinuousClock.Instant?)? in
-                guard s.lifecycle == .running, s.phase == .stable, s.generation >= 0 else { return nil }
-                return (s.memberId, s.generation, s.lastHeartbeat)
-            }
-            guard let (memberId, generation, last) = snapshot else { continue }
+            let target = state.withLock { s in s.lifecycle == .running ? s.group.heartbeatTarget : nil }
+            guard let (memberId, generation) = target else { continue }
             var conn: BrokerConnection?
             do {
                 let c = try await coordinatorConnection()
@@ -424,33 +367,27 @@ extension KafkaConsumer {
                 req.groupInstanceId = configuration.group.groupInstanceId
                 let resp = try await c.send(req, timeout: min(session, configuration.client.requestTimeout))
                 let code = ErrorCode(rawValue: resp.errorCode) ?? .unknownServerError
-                switch code {
+                switch state.withLock({ $0.group.heartbeatReceived(code, generation: generation, now: .now) }) {
                 case .none:
-                    state.withLock { $0.lastHeartbeat = .now }
-                case .rebalanceInProgress:
-                    let changed = state.withLock { s -> Bool in
-                        s.lastHeartbeat = .now
-                        guard s.generation == generation, !s.rejoinNeeded else { return false }
-                        s.requestRejoin("the group is rebalancing")
-                        return true
+                    break
+                case .rejoin(let lostGeneration):
+                    if let lostGeneration {
+                        generationLost(lostGeneration, reason: "heartbeat")
+                    } else {
+                        groupSignal.signal()
                     }
-                    if changed { groupSignal.signal() }
-                case .illegalGeneration, .unknownMemberId:
-                    memberFailed(code, generation: generation, reason: "heartbeat")
-                case .fencedInstanceId:
-                    fail(.fenced("another consumer uses group instance id \(configuration.group.groupInstanceId ?? "")"))
-                case .notCoordinator, .coordinatorNotAvailable:
+                case .rediscoverCoordinator:
                     coordinatorUnknown(c)
-                default:
+                case .fail(let error):
+                    fail(error)
+                case .warn(let code):
                     logger.warning("heartbeat failed", metadata: ["error": "\(code.summary)"])
                 }
             } catch {
                 logger.debug("heartbeat failed", metadata: ["error": "\(error)"])
                 coordinatorUnknown(conn)
             }
-            if let last = state.withLock({ $0.lastHeartbeat }) ?? last, ContinuousClock.now - last > session {
-                // Not heard back within a session: the coordinator has probably moved or
-                // expelled this member; the next heartbeat (to a rediscovered coordinator) tells.
+            if state.withLock({ $0.group.heartbeatOverdue(now: .now, sessionTimeout: session) }) {
                 coordinatorUnknown()
             }
         }
@@ -461,8 +398,8 @@ extension KafkaConsumer {
     /// On close: commit (auto-commit), revoke, and LeaveGroup unless static.
     func leaveGroupOnClose() async {
         guard let group = configuration.groupId else { return }
-        let (manual, memberId, generation, owned) = state.withLock { s in
-            (s.manual, s.memberId, s.generation, Set(s.partitions.keys))
+        let (manual, generation, owned, leave) = state.withLock { s in
+            (s.manual, s.group.generation, Set(s.partitions.keys), s.group.leaveRequested())
         }
         if manual {
             if configuration.offsets.enableAutoCommit { await autoCommit() }
@@ -476,12 +413,15 @@ extension KafkaConsumer {
                 await listener.partitionsLost(owned.sorted(), consumer: self)
             }
         }
-        guard !memberId.isEmpty else { return }
-        if configuration.group.groupInstanceId != nil {
-            // A static member keeps its membership until the session expires: restarted in
-            // time, it gets its partitions back without a rebalance.
-            logger.info("static member closing without leaving the group", metadata: ["member": "\(memberId)"])
+        let memberId: String
+        switch leave {
+        case .none:
             return
+        case .stayAsStaticMember(let id):
+            logger.info("static member closing without leaving the group", metadata: ["member": "\(id)"])
+            return
+        case .sendLeaveGroup(let id):
+            memberId = id
         }
         do {
             let conn = try await coordinatorConnection()
@@ -502,9 +442,6 @@ extension KafkaConsumer {
         } catch {
             logger.warning("LeaveGroup failed", metadata: ["error": "\(error)"])
         }
-        state.withLock { s in
-            s.memberId = ""
-            s.generation = -1
-        }
+        state.withLock { $0.group.left() }
     }
 }
