@@ -19,16 +19,14 @@ public final class Broker: Sendable {
     let listeningPort: Mutex<Int>
     let groups: GroupCoordinator
     let background = Mutex<[Task<Void, Never>]>([])
-    /// Made once: creating a metric looks it up in the registry under a lock.
-    let requestCounters: [APIKey: Metrics.Counter] = Dictionary(
-        uniqueKeysWithValues: APIKey.allCases.map { ($0, Metrics.Counter(label: "brook_broker_requests_total", dimensions: [("api", $0.name)])) })
-    let bytesOutCounter = Metrics.Counter(label: "brook_broker_bytes_out_total")
+    let metrics: BrokerMetrics
 
     public static let offsetsTopic = "__consumer_offsets"
 
     public init(config: BrokerConfig, logger: Logger) throws {
         self.config = config
         self.logger = logger
+        metrics = BrokerMetrics()
         try FileManager.default.createDirectory(at: config.dataDirectory, withIntermediateDirectories: true)
         catalogURL = config.dataDirectory.appendingPathComponent("catalog.json")
         var cat = try CatalogFile.load(from: catalogURL)
@@ -68,7 +66,7 @@ public final class Broker: Sendable {
                 maxSessionTimeoutMs: config.groupMaxSessionTimeoutMs,
                 offsetsRetentionMs: config.offsetsRetentionMs),
             logger: logger)
-        Metrics.Gauge(label: "brook_broker_partitions").record(parts.count)
+        metrics.partitions.record(parts.count)
     }
 
     /// Loads group state and starts the background work (retention, group timers).
@@ -96,10 +94,10 @@ public final class Broker: Sendable {
         do {
             try logs.close()
         } catch {
-            logger.error("closing logs failed", metadata: ["error": "\(error)"])
+            logger.error("closing logs failed", metadata: [BrookLogKey.error: "\(error)"])
         }
         try? await committer.shutdown()
-        logger.info("broker stopped", metadata: ["partitions": "\(all.count)"])
+        logger.info("broker stopped", metadata: [BrookLogKey.partitionCount: "\(all.count)"])
     }
 
     func setListeningPort(_ port: Int) {
@@ -112,25 +110,13 @@ public final class Broker: Sendable {
 
     var advertisedPort: Int32 { Int32(listeningPort.withLock { $0 }) }
 
-    func partition(_ topic: String, _ p: Int32) -> PartitionState? {
-        partitions.withLock { $0[TopicPartition(topic: topic, partition: p)] }
-    }
-
-    func topic(named name: String) -> TopicMetadata? {
-        catalog.withLock { $0.topics[name] }
-    }
-
-    func topic(id: KafkaUUID) -> TopicMetadata? {
-        catalog.withLock { c in c.topics.values.first { $0.id == id } }
-    }
-
     func runRetention() {
         let (result, failures) = logs.runMaintenance(now: nowMs())
         for (tp, error) in failures {
-            logger.warning("log maintenance failed", metadata: [LogKeys.topic: "\(tp.topic)", LogKeys.partition: "\(tp.partition)", "error": "\(error)"])
+            logger.warning("log maintenance failed", metadata: [BrookLogKey.topic: "\(tp.topic)", BrookLogKey.partition: "\(tp.partition)", BrookLogKey.error: "\(error)"])
         }
         if result.deletedSegments > 0 {
-            logger.info("retention deleted segments", metadata: ["segments": "\(result.deletedSegments)", "bytes": "\(result.deletedBytes)"])
+            logger.info("retention deleted segments", metadata: [BrookLogKey.segments: "\(result.deletedSegments)", BrookLogKey.bytes: "\(result.deletedBytes)"])
         }
         for p in partitions.withLock({ Array($0.values) }) {
             p.saveProducerSnapshot()
@@ -154,7 +140,7 @@ public final class Broker: Sendable {
         guard api.versions.contains(header.apiVersion) else {
             if api == .apiVersions {
                 // Answer v0 with our ranges so the client can retry with a version we support.
-                var r = apiVersionsResponse()
+                var r = supportedApiVersions()
                 r.errorCode = ErrorCode.unsupportedVersion.rawValue
                 return .respond(frameResponse(r, version: 0, correlationId: header.correlationId))
             }
@@ -166,7 +152,7 @@ public final class Broker: Sendable {
         } catch {
             return .close("malformed \(api.name) v\(header.apiVersion) request: \(error)")
         }
-        requestCounters[api]?.increment()
+        metrics.requests[api]?.increment()
         let ctx = RequestContext(header: header, api: api, connection: connection)
         return await dispatch(request, ctx)
     }
@@ -177,7 +163,7 @@ public final class Broker: Sendable {
         ResponseHeader(correlationId: correlationId).encode(into: &buf, headerVersion: R.apiKey.responseHeaderVersion(version))
         r.encode(into: &buf, version: version)
         buf.setInteger(Int32(buf.readableBytes - 4), at: buf.readerIndex)
-        bytesOutCounter.increment(by: Int64(buf.readableBytes))
+        metrics.bytesOut.increment(by: Int64(buf.readableBytes))
         return buf
     }
 
@@ -192,85 +178,66 @@ public final class Broker: Sendable {
         }
     }
 
+    /// One case per API key, in key order; each handler lives in `Handlers/NN_ApiName.swift`.
+    /// Handlers that answer at once are wrapped in `respond`; those that wait (durability,
+    /// long polls, rebalances) return a deferred outcome or are run by `later`.
     private func dispatch(_ request: AnyRequest, _ ctx: RequestContext) async -> RequestOutcome {
         switch request {
-        case .apiVersions:
-            return respond(apiVersionsResponse(), ctx)
-        case .metadata(let r):
-            return respond(handleMetadata(r, ctx), ctx)
-        case .produce(let r):
+        case .produce(let r): // 0
             return handleProduce(r, ctx)
-        case .fetch(let r):
+        case .fetch(let r): // 1
             return handleFetch(r, ctx)
-        case .listOffsets(let r):
+        case .listOffsets(let r): // 2
             return respond(handleListOffsets(r, ctx), ctx)
-        case .createTopics(let r):
-            return respond(handleCreateTopics(r, ctx), ctx)
-        case .deleteTopics(let r):
-            return later(ctx) { await self.handleDeleteTopics(r, ctx) }
-        case .createPartitions(let r):
-            return respond(handleCreatePartitions(r, ctx), ctx)
-        case .describeConfigs(let r):
-            return respond(handleDescribeConfigs(r, ctx), ctx)
-        case .alterConfigs(let r):
-            return respond(handleAlterConfigs(r, ctx), ctx)
-        case .incrementalAlterConfigs(let r):
-            return respond(handleIncrementalAlterConfigs(r, ctx), ctx)
-        case .deleteRecords(let r):
-            return respond(handleDeleteRecords(r, ctx), ctx)
-        case .describeCluster(let r):
-            return respond(handleDescribeCluster(r, ctx), ctx)
-        case .initProducerId(let r):
-            return respond(handleInitProducerId(r, ctx), ctx)
-        case .findCoordinator(let r):
+        case .metadata(let r): // 3
+            return respond(handleMetadata(r, ctx), ctx)
+        case .offsetCommit(let r): // 8
+            return later(ctx) { await self.handleOffsetCommit(r, ctx) }
+        case .offsetFetch(let r): // 9
+            return respond(handleOffsetFetch(r, ctx), ctx)
+        case .findCoordinator(let r): // 10
             return respond(handleFindCoordinator(r, ctx), ctx)
-        case .joinGroup(let r):
-            let clientId = ctx.header.clientId ?? ""
-            let host = ctx.connection.clientHost
-            return later(ctx) { await self.groups.joinGroup(r, version: ctx.version, clientId: clientId, clientHost: host) }
-        case .syncGroup(let r):
-            return later(ctx) { await self.groups.syncGroup(r, version: ctx.version) }
-        case .heartbeat(let r):
-            return respond(groups.heartbeat(r, version: ctx.version), ctx)
-        case .leaveGroup(let r):
-            return later(ctx) { await self.groups.leaveGroup(r, version: ctx.version) }
-        case .offsetCommit(let r):
-            return later(ctx) { await self.groups.commitOffsets(r, version: ctx.version) }
-        case .offsetFetch(let r):
-            return respond(groups.fetchOffsets(r, version: ctx.version), ctx)
-        case .listGroups(let r):
-            return respond(groups.listGroups(r, version: ctx.version), ctx)
-        case .describeGroups(let r):
-            return respond(groups.describeGroups(r, version: ctx.version), ctx)
-        case .deleteGroups(let r):
-            return later(ctx) { await self.groups.deleteGroups(r, version: ctx.version) }
-        case .offsetDelete(let r):
-            return later(ctx) { await self.groups.deleteOffsets(r, version: ctx.version) }
-        case .saslHandshake:
-            var r = SaslHandshakeResponse()
-            r.errorCode = ErrorCode.unsupportedSaslMechanism.rawValue
-            r.mechanisms = []
-            return respond(r, ctx)
-        case .saslAuthenticate:
-            var r = SaslAuthenticateResponse()
-            r.errorCode = ErrorCode.illegalSaslState.rawValue
-            r.errorMessage = "SASL is not enabled on this listener"
-            return respond(r, ctx)
+        case .joinGroup(let r): // 11
+            return later(ctx) { await self.handleJoinGroup(r, ctx) }
+        case .heartbeat(let r): // 12
+            return respond(handleHeartbeat(r, ctx), ctx)
+        case .leaveGroup(let r): // 13
+            return later(ctx) { await self.handleLeaveGroup(r, ctx) }
+        case .syncGroup(let r): // 14
+            return later(ctx) { await self.handleSyncGroup(r, ctx) }
+        case .describeGroups(let r): // 15
+            return respond(handleDescribeGroups(r, ctx), ctx)
+        case .listGroups(let r): // 16
+            return respond(handleListGroups(r, ctx), ctx)
+        case .saslHandshake(let r): // 17
+            return respond(handleSaslHandshake(r, ctx), ctx)
+        case .apiVersions(let r): // 18
+            return respond(handleApiVersions(r, ctx), ctx)
+        case .createTopics(let r): // 19
+            return respond(handleCreateTopics(r, ctx), ctx)
+        case .deleteTopics(let r): // 20
+            return later(ctx) { await self.handleDeleteTopics(r, ctx) }
+        case .deleteRecords(let r): // 21
+            return respond(handleDeleteRecords(r, ctx), ctx)
+        case .initProducerId(let r): // 22
+            return respond(handleInitProducerId(r, ctx), ctx)
+        case .describeConfigs(let r): // 32
+            return respond(handleDescribeConfigs(r, ctx), ctx)
+        case .alterConfigs(let r): // 33
+            return respond(handleAlterConfigs(r, ctx), ctx)
+        case .saslAuthenticate(let r): // 36
+            return respond(handleSaslAuthenticate(r, ctx), ctx)
+        case .createPartitions(let r): // 37
+            return respond(handleCreatePartitions(r, ctx), ctx)
+        case .deleteGroups(let r): // 42
+            return later(ctx) { await self.handleDeleteGroups(r, ctx) }
+        case .incrementalAlterConfigs(let r): // 44
+            return respond(handleIncrementalAlterConfigs(r, ctx), ctx)
+        case .offsetDelete(let r): // 47
+            return later(ctx) { await self.handleOffsetDelete(r, ctx) }
+        case .describeCluster(let r): // 60
+            return respond(handleDescribeCluster(r, ctx), ctx)
         }
-    }
-}
-
-/// One request's header and connection, passed to handlers.
-struct RequestContext: Sendable {
-    let header: RequestHeader
-    let api: APIKey
-    let connection: Connection
-    var version: Int16 { header.apiVersion }
-    var logger: Logger {
-        var l = connection.logger
-        l[metadataKey: LogKeys.clientId] = "\(header.clientId ?? "")"
-        l[metadataKey: LogKeys.api] = "\(api.name)"
-        return l
     }
 }
 

@@ -22,8 +22,8 @@ final class PartitionState: Sendable {
         self.tp = tp
         self.log = log
         var l = logger
-        l[metadataKey: LogKeys.topic] = "\(tp.topic)"
-        l[metadataKey: LogKeys.partition] = "\(tp.partition)"
+        l[metadataKey: BrookLogKey.topic] = "\(tp.topic)"
+        l[metadataKey: BrookLogKey.partition] = "\(tp.partition)"
         self.logger = l
         self.snapshotURL = stateDirectory.appendingPathComponent("\(tp.topic)-\(tp.partition).json")
         var table = (try? ProducerStateTable.load(from: snapshotURL)) ?? ProducerStateTable()
@@ -58,7 +58,7 @@ final class PartitionState: Sendable {
             do {
                 result = try log.append(batches, logAppendTime: logAppendTime)
             } catch {
-                logger.error("append failed", metadata: ["error": "\(error)"])
+                logger.error("append failed", metadata: [BrookLogKey.error: "\(error)"])
                 throw ErrorCode.kafkaStorageError
             }
             // Offsets of each batch follow from the first offset and the record counts.
@@ -108,7 +108,7 @@ final class PartitionState: Sendable {
         do {
             try producers.withLock { try $0.save(to: snapshotURL, offset: log.logEndOffset) }
         } catch {
-            logger.warning("producer state snapshot failed", metadata: ["error": "\(error)"])
+            logger.warning("producer state snapshot failed", metadata: [BrookLogKey.error: "\(error)"])
         }
     }
 
@@ -117,7 +117,7 @@ final class PartitionState: Sendable {
             try log.flush()
             try producers.withLock { try $0.save(to: snapshotURL, offset: log.logEndOffset) }
         } catch {
-            logger.warning("close failed", metadata: ["error": "\(error)"])
+            logger.warning("close failed", metadata: [BrookLogKey.error: "\(error)"])
         }
     }
 

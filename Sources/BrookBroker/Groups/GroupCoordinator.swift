@@ -120,7 +120,7 @@ public final class GroupCoordinator: Sendable {
                         } catch {
                             logger.warning(
                                 "skipping an undecodable record of __consumer_offsets",
-                                metadata: ["offset": "\(offset)", "error": "\(error)"])
+                                metadata: [BrookLogKey.offset: "\(offset)", BrookLogKey.error: "\(error)"])
                         }
                     }
                 }
@@ -150,8 +150,8 @@ public final class GroupCoordinator: Sendable {
         logger.info(
             "loaded __consumer_offsets",
             metadata: [
-                "records": "\(loadedRecords)", "groups": "\(groups)", "from": "\(start)", "to": "\(next)",
-                "ms": "\(now - began)",
+                BrookLogKey.records: "\(loadedRecords)", BrookLogKey.groupCount: "\(groups)", BrookLogKey.fromOffset: "\(start)", BrookLogKey.toOffset: "\(next)",
+                BrookLogKey.durationMs: "\(now - began)",
             ])
         if startWriter { spawnWriter() }
     }
@@ -382,7 +382,7 @@ public final class GroupCoordinator: Sendable {
                     try await offsetsLog.appendDurably(batches)
                 } catch {
                     success = false
-                    logger.error("appending to __consumer_offsets failed", metadata: ["error": "\(error)"])
+                    logger.error("appending to __consumer_offsets failed", metadata: [BrookLogKey.error: "\(error)"])
                 }
                 let now = clock()
                 let logRecords = offsetsLog.logEndOffset - offsetsLog.logStartOffset
@@ -416,11 +416,11 @@ public final class GroupCoordinator: Sendable {
             logger.info(
                 "compacted __consumer_offsets",
                 metadata: [
-                    "liveRecords": "\(records.count)", "recordsBefore": "\(before)",
-                    "recordsAfter": "\(offsetsLog.logEndOffset - offsetsLog.logStartOffset)",
+                    BrookLogKey.liveRecords: "\(records.count)", BrookLogKey.recordsBefore: "\(before)",
+                    BrookLogKey.recordsAfter: "\(offsetsLog.logEndOffset - offsetsLog.logStartOffset)",
                 ])
         } catch {
-            logger.error("compacting __consumer_offsets failed", metadata: ["error": "\(error)"])
+            logger.error("compacting __consumer_offsets failed", metadata: [BrookLogKey.error: "\(error)"])
         }
     }
 

@@ -301,7 +301,7 @@ final class GroupCoordinatorState {
         group.update(member, protocols: p.protocols, rebalanceTimeoutMs: p.rebalanceTimeoutMs, sessionTimeoutMs: p.sessionTimeoutMs)
         member.joinWaiter = waiter
         member.heartbeatDeadline = now + Int64(p.sessionTimeoutMs)
-        logger.debug("static member rejoined", metadata: ["group": "\(group.groupId)", "instance": "\(instanceId)", "member": "\(newMemberId)"])
+        logger.debug("static member rejoined", metadata: [BrookLogKey.group: "\(group.groupId)", BrookLogKey.groupInstanceId: "\(instanceId)", BrookLogKey.memberId: "\(newMemberId)"])
 
         switch group.state {
         case .stable:
@@ -353,7 +353,7 @@ final class GroupCoordinatorState {
         metrics.rebalancesStarted.increment()
         logger.info(
             "preparing to rebalance group",
-            metadata: ["group": "\(group.groupId)", "generation": "\(group.generationId)", "reason": "\(reason)"])
+            metadata: [BrookLogKey.group: "\(group.groupId)", BrookLogKey.generation: "\(group.generationId)", BrookLogKey.reason: "\(reason)"])
         checkJoinCompletion(group, now: now, &effects)
     }
 
@@ -382,7 +382,7 @@ final class GroupCoordinatorState {
         group.joinTimer = nil
         group.newMemberAdded = false
         for m in group.orderedMembers where !m.isAwaitingJoin && !m.isStatic {
-            logger.info("member did not rejoin in time", metadata: ["group": "\(group.groupId)", "member": "\(m.memberId)"])
+            logger.info("member did not rejoin in time", metadata: [BrookLogKey.group: "\(group.groupId)", BrookLogKey.memberId: "\(m.memberId)"])
             dropMember(group, m, &effects)
         }
         guard !group.is(.dead) else { return }
@@ -395,7 +395,7 @@ final class GroupCoordinatorState {
         group.initNextGeneration(now: now)
         metrics.rebalancesCompleted.increment()
         if group.is(.empty) {
-            logger.info("group is now empty", metadata: ["group": "\(group.groupId)", "generation": "\(group.generationId)"])
+            logger.info("group is now empty", metadata: [BrookLogKey.group: "\(group.groupId)", BrookLogKey.generation: "\(group.generationId)"])
             enqueue(
                 OffsetsLogWrite(records: [.groupMetadata(group: group.groupId, group.metadataValue(now: now))], completion: .none),
                 &effects)
@@ -404,8 +404,8 @@ final class GroupCoordinatorState {
         logger.info(
             "group stabilized",
             metadata: [
-                "group": "\(group.groupId)", "generation": "\(group.generationId)",
-                "protocol": "\(group.protocolName ?? "")", "members": "\(group.members.count)",
+                BrookLogKey.group: "\(group.groupId)", BrookLogKey.generation: "\(group.generationId)",
+                BrookLogKey.groupProtocol: "\(group.protocolName ?? "")", BrookLogKey.memberCount: "\(group.members.count)",
             ])
         for m in group.orderedMembers {
             if let w = m.joinWaiter {
@@ -597,7 +597,7 @@ final class GroupCoordinatorState {
             return .none
         }
         guard let member = group.member(memberId) else { return .unknownMemberId }
-        logger.info("member left group", metadata: ["group": "\(group.groupId)", "member": "\(memberId)"])
+        logger.info("member left group", metadata: [BrookLogKey.group: "\(group.groupId)", BrookLogKey.memberId: "\(memberId)"])
         removeMemberAndUpdateGroup(group, member, now: now, reason: "member \(memberId) left", &effects)
         return .none
     }
@@ -619,7 +619,7 @@ final class GroupCoordinatorState {
                 expired.append(m)
             }
             for m in expired where group.member(m.memberId) === m {
-                logger.info("member session expired", metadata: ["group": "\(group.groupId)", "member": "\(m.memberId)"])
+                logger.info("member session expired", metadata: [BrookLogKey.group: "\(group.groupId)", BrookLogKey.memberId: "\(m.memberId)"])
                 removeMemberAndUpdateGroup(group, m, now: now, reason: "session of \(m.memberId) expired", &effects)
             }
             checkJoinCompletion(group, now: now, &effects)
@@ -628,7 +628,7 @@ final class GroupCoordinatorState {
                 if (group.is(.completingRebalance) || group.is(.stable)) && !group.pendingSyncMembers.isEmpty {
                     for id in group.pendingSyncMembers {
                         if let m = group.member(id) {
-                            logger.info("member did not sync in time", metadata: ["group": "\(group.groupId)", "member": "\(id)"])
+                            logger.info("member did not sync in time", metadata: [BrookLogKey.group: "\(group.groupId)", BrookLogKey.memberId: "\(id)"])
                             dropMember(group, m, &effects)
                         }
                     }

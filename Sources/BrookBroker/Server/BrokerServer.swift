@@ -55,7 +55,7 @@ public final class BrokerServer: Service, Sendable {
         broker.setListeningPort(port)
         ready.continuation.yield(port)
         ready.continuation.finish()
-        logger.info("broker listening", metadata: ["host": "\(config.host)", "port": "\(port)", "data_dir": "\(config.dataDirectory.path)"])
+        logger.info("broker listening", metadata: [BrookLogKey.host: "\(config.host)", BrookLogKey.port: "\(port)", BrookLogKey.dataDirectory: "\(config.dataDirectory.path)"])
         try await broker.start()
         // The accept loop runs in a task of its own, so that cancelling `run()` does not end it
         // abruptly: connections accepted but not yet taken from `inbound` would be dropped
@@ -121,7 +121,7 @@ public final class BrokerServer: Service, Sendable {
     private func serve(_ channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>) async {
         let remote = channel.channel.remoteAddress.map { "\($0)" } ?? "?"
         var logger = self.logger
-        logger[metadataKey: LogKeys.connection] = "\(remote)"
+        logger[metadataKey: BrookLogKey.connection] = "\(remote)"
         let conn = Connection(remote: remote, logger: logger)
         let key = ObjectIdentifier(channel.channel)
         let rawChannel = channel.channel
@@ -146,7 +146,7 @@ public final class BrokerServer: Service, Sendable {
                         }
                     }
                     var slot: UInt64 = 0
-                    let bytesIn = Metrics.Counter(label: "brook_broker_bytes_in_total")
+                    let bytesIn = self.broker.metrics.bytesIn
                     do {
                         for try await frame in inbound {
                             let mySlot = slot
@@ -161,7 +161,7 @@ public final class BrokerServer: Service, Sendable {
                                     sink.yield((mySlot, buf))
                                 }
                             case .close(let reason):
-                                logger.warning("closing connection", metadata: ["reason": "\(reason)"])
+                                logger.warning("closing connection", metadata: [BrookLogKey.reason: "\(reason)"])
                                 sink.yield((mySlot, nil))
                                 throw ConnectionClosed()
                             }
@@ -171,7 +171,7 @@ public final class BrokerServer: Service, Sendable {
                         // The broker is shutting down: not the client's fault, nothing to warn about.
                         logger.debug("closing connection at shutdown")
                     } catch {
-                        logger.warning("closing connection", metadata: ["reason": "\(error)"])
+                        logger.warning("closing connection", metadata: [BrookLogKey.reason: "\(error)"])
                     }
                     // Let deferred responses finish before the writer stops.
                     sink.finish()
@@ -179,7 +179,7 @@ public final class BrokerServer: Service, Sendable {
                 }
             }
         } catch {
-            logger.debug("connection ended", metadata: ["error": "\(error)"])
+            logger.debug("connection ended", metadata: [BrookLogKey.error: "\(error)"])
         }
         conn.closed()
     }
@@ -231,15 +231,4 @@ public enum RequestOutcome: Sendable {
     case deferred(@Sendable () async -> ByteBuffer?)
     /// Close the connection; the reason is logged.
     case close(String)
-}
-
-/// The metadata keys Brook's log lines use, in one place.
-public enum LogKeys {
-    public static let connection = "kafka.connection"
-    public static let clientId = "kafka.client_id"
-    public static let api = "kafka.api"
-    public static let topic = "kafka.topic"
-    public static let partition = "kafka.partition"
-    public static let offset = "kafka.offset"
-    public static let group = "kafka.group"
 }

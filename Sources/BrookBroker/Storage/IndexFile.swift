@@ -121,8 +121,8 @@ struct OffsetIndex {
 
     func entry(_ i: Int) -> (offset: Int64, position: Int) {
         let p = storage.entry(i)
-        let rel: UInt32 = BatchHeader.load(p, 0)
-        let pos: UInt32 = BatchHeader.load(p, 4)
+        let rel: UInt32 = BigEndian.load(p, 0)
+        let pos: UInt32 = BigEndian.load(p, 4)
         return (baseOffset + Int64(rel), Int(pos))
     }
 
@@ -150,8 +150,8 @@ struct OffsetIndex {
     func append(offset: Int64, position: Int) throws {
         let rel = UInt32(offset - baseOffset)
         try storage.append { p in
-            BatchHeader.store(p, 0, rel)
-            BatchHeader.store(p, 4, UInt32(position))
+            BigEndian.store(p, 0, rel)
+            BigEndian.store(p, 4, UInt32(position))
         }
     }
 
@@ -176,8 +176,8 @@ struct TimeIndex {
 
     func entry(_ i: Int) -> (timestamp: Int64, offset: Int64) {
         let p = storage.entry(i)
-        let ts: Int64 = BatchHeader.load(p, 0)
-        let rel: UInt32 = BatchHeader.load(p, 8)
+        let ts: Int64 = BigEndian.load(p, 0)
+        let rel: UInt32 = BigEndian.load(p, 8)
         return (ts, baseOffset + Int64(rel))
     }
 
@@ -210,8 +210,8 @@ struct TimeIndex {
         guard timestamp > (lastEntry?.timestamp ?? -1) else { return }
         let rel = UInt32(offset - baseOffset)
         try storage.append { p in
-            BatchHeader.store(p, 0, timestamp)
-            BatchHeader.store(p, 8, rel)
+            BigEndian.store(p, 0, timestamp)
+            BigEndian.store(p, 8, rel)
         }
     }
 

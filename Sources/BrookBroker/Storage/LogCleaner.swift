@@ -159,8 +159,8 @@ extension PartitionLog {
             state.withLock { $0.cleanedUpTo = snapshot.end }
             if result.segmentsRewritten > 0 {
                 logger.info("compacted", metadata: [
-                    "segments": "\(result.segmentsRewritten)", "recordsRemoved": "\(result.recordsRemoved)",
-                    "bytesBefore": "\(result.bytesBefore)", "bytesAfter": "\(result.bytesAfter)",
+                    BrookLogKey.segments: "\(result.segmentsRewritten)", BrookLogKey.recordsRemoved: "\(result.recordsRemoved)",
+                    BrookLogKey.bytesBefore: "\(result.bytesBefore)", BrookLogKey.bytesAfter: "\(result.bytesAfter)",
                 ])
             }
             return result

@@ -1,3 +1,5 @@
+import BrookProtocol
+
 /// Per-partition storage settings, changeable at runtime with `PartitionLog.updateConfig(_:)`.
 /// Defaults are Kafka's; field names follow the topic configs in parentheses.
 public struct LogConfig: Sendable, Equatable {
@@ -29,7 +31,7 @@ public struct LogConfig: Sendable, Equatable {
     public init() {}
 
     /// `segmentBytes` clamped to what 32-bit index positions can address.
-    var effectiveSegmentBytes: Int { max(BatchHeader.size, min(segmentBytes, Int(Int32.max))) }
+    var effectiveSegmentBytes: Int { max(RecordBatchHeader.size, min(segmentBytes, Int(Int32.max))) }
 }
 
 /// What `PartitionLog.append` did.

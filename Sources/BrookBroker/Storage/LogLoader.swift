@@ -1,3 +1,4 @@
+import BrookProtocol
 import Logging
 
 /// Opening a partition directory: cleanup of leftovers, index checks, recovery of unflushed
@@ -14,7 +15,7 @@ enum LogLoader {
         do {
             checkpoint = try Checkpoint.read(from: checkpointPath)
         } catch {
-            logger.warning("ignoring unreadable checkpoint; recovering every segment", metadata: ["error": "\(error)"])
+            logger.warning("ignoring unreadable checkpoint; recovering every segment", metadata: [BrookLogKey.error: "\(error)"])
             checkpoint = nil
         }
 
@@ -63,7 +64,7 @@ enum LogLoader {
             let unflushed = isLast || upper! > recoveryPoint
             if indexBad || (!clean && unflushed) {
                 if indexBad && !unflushed {
-                    logger.warning("rebuilding missing or corrupt index", metadata: ["segment": "\(seg.logPath)"])
+                    logger.warning("rebuilding missing or corrupt index", metadata: [BrookLogKey.segment: "\(seg.logPath)"])
                 }
                 recoveredBytes += seg.size
                 let cut = try seg.recover(config: config, logger: logger)
@@ -74,11 +75,11 @@ enum LogLoader {
                     dropFrom = i + 1
                     break
                 } else if let upper, seg.nextOffset < upper {
-                    logger.warning("offset gap between segments", metadata: ["segment": "\(seg.logPath)", "end": "\(seg.nextOffset)", "next": "\(upper)"])
+                    logger.warning("offset gap between segments", metadata: [BrookLogKey.segment: "\(seg.logPath)", BrookLogKey.segmentEnd: "\(seg.nextOffset)", BrookLogKey.nextSegmentBase: "\(upper)"])
                 }
             } else if isLast {
                 if try !seg.loadTail() {
-                    logger.warning("active segment tail is not clean despite a clean shutdown; recovering", metadata: ["segment": "\(seg.logPath)"])
+                    logger.warning("active segment tail is not clean despite a clean shutdown; recovering", metadata: [BrookLogKey.segment: "\(seg.logPath)"])
                     recoveredBytes += seg.size
                     truncatedBytes += try seg.recover(config: config, logger: logger)
                     recovered.append(ObjectIdentifier(seg))
@@ -87,7 +88,7 @@ enum LogLoader {
         }
         if let dropFrom {
             for base in bases[dropFrom...] {
-                logger.error("deleting segment after a truncated one", metadata: ["base": "\(base)"])
+                logger.error("deleting segment after a truncated one", metadata: [BrookLogKey.baseOffset: "\(base)"])
                 try deleteSegmentFiles(directory: directory, base: base)
             }
             changed = true
@@ -104,7 +105,7 @@ enum LogLoader {
             // Either a new log, or records below the log start were deleted but the tail after
             // them was lost in a crash: restart empty at the log start, as Kafka does.
             if !segments.isEmpty {
-                logger.warning("log start offset beyond recovered end; restarting empty", metadata: ["logStart": "\(logStart)", "logEnd": "\(logEnd)"])
+                logger.warning("log start offset beyond recovered end; restarting empty", metadata: [BrookLogKey.logStartOffset: "\(logStart)", BrookLogKey.logEndOffset: "\(logEnd)"])
             }
             for seg in segments { try seg.deleteFiles() }
             recovered.removeAll()
@@ -140,9 +141,9 @@ enum LogLoader {
             level: recovered.isEmpty ? .debug : .info,
             "log loaded",
             metadata: [
-                "clean": "\(clean)", "segments": "\(segments.count)", "logStartOffset": "\(logStart)",
-                "logEndOffset": "\(state.logEndOffset)", "recoveredBytes": "\(recoveredBytes)",
-                "truncatedBytes": "\(truncatedBytes)", "ms": "\(Int(millis))",
+                BrookLogKey.clean: "\(clean)", BrookLogKey.segments: "\(segments.count)", BrookLogKey.logStartOffset: "\(logStart)",
+                BrookLogKey.logEndOffset: "\(state.logEndOffset)", BrookLogKey.recoveredBytes: "\(recoveredBytes)",
+                BrookLogKey.truncatedBytes: "\(truncatedBytes)", BrookLogKey.durationMs: "\(Int(millis))",
             ])
         return state
     }

@@ -5,6 +5,7 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import BrookProtocol
 import Dispatch
 import Foundation
 import Logging
@@ -130,7 +131,7 @@ public final class LogManager: Sendable {
                         let log = try self.open(tp, config: configFor(tp) ?? defaultConfig)
                         logs.withLock { $0[tp] = log }
                     } catch {
-                        logger.error("could not open partition log", metadata: ["partition": "\(tp)", "error": "\(error)"])
+                        logger.error("could not open partition log", metadata: [BrookLogKey.topic: "\(tp.topic)", BrookLogKey.partition: "\(tp.partition)", BrookLogKey.error: "\(error)"])
                         failures.withLock { $0[tp] = error }
                     }
                 }
@@ -141,7 +142,8 @@ public final class LogManager: Sendable {
 
     private func open(_ tp: TopicPartition, config: LogConfig) throws -> PartitionLog {
         var logger = logger
-        logger[metadataKey: "partition"] = "\(tp)"
+        logger[metadataKey: BrookLogKey.topic] = "\(tp.topic)"
+        logger[metadataKey: BrookLogKey.partition] = "\(tp.partition)"
         return try PartitionLog(directory: Sys.join(directory, Self.directoryName(for: tp)), config: config, logger: logger)
     }
 
@@ -179,7 +181,7 @@ public final class LogManager: Sendable {
             } catch StorageError.logClosed {
                 continue
             } catch {
-                logger.error("log maintenance failed", metadata: ["partition": "\(tp)", "error": "\(error)"])
+                logger.error("log maintenance failed", metadata: [BrookLogKey.topic: "\(tp.topic)", BrookLogKey.partition: "\(tp.partition)", BrookLogKey.error: "\(error)"])
                 failures[tp] = error
             }
         }
@@ -199,7 +201,7 @@ public final class LogManager: Sendable {
                 do {
                     try log.close()
                 } catch {
-                    logger.error("could not close partition log", metadata: ["partition": "\(tp)", "error": "\(error)"])
+                    logger.error("could not close partition log", metadata: [BrookLogKey.topic: "\(tp.topic)", BrookLogKey.partition: "\(tp.partition)", BrookLogKey.error: "\(error)"])
                     firstError = firstError ?? error
                 }
             }

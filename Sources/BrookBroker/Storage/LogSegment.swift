@@ -5,6 +5,7 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import BrookProtocol
 import Logging
 
 /// One segment of a partition log: `<base>.log` holding batches back to back, plus its sparse
@@ -210,7 +211,7 @@ final class LogSegment {
         var pos = start
         var expected = expectedBaseOffset
         while pos < fileSize {
-            guard fileSize - pos >= BatchHeader.size else {
+            guard fileSize - pos >= RecordBatchHeader.size else {
                 result.problem = "\(fileSize - pos) trailing bytes, less than a batch header"
                 break
             }
@@ -271,7 +272,7 @@ final class LogSegment {
         if cut > 0 {
             logger.warning(
                 "truncating corrupt or torn tail of segment",
-                metadata: ["segment": "\(logPath)", "bytes": "\(cut)", "validEnd": "\(result.validEnd)", "reason": "\(result.problem ?? "")"])
+                metadata: [BrookLogKey.segment: "\(logPath)", BrookLogKey.bytes: "\(cut)", BrookLogKey.validEnd: "\(result.validEnd)", BrookLogKey.reason: "\(result.problem ?? "")"])
             try log.truncate(to: result.validEnd)
             try log.syncData()
         }
@@ -298,11 +299,11 @@ final class LogSegment {
         }
         guard consistent, result.problem == nil, result.validEnd == fileSize else { return false }
         // Like Kafka, `segment.ms` counts from the first batch's timestamp (the mtime otherwise).
-        if fileSize >= BatchHeader.size {
-            var header = [UInt8](repeating: 0, count: BatchHeader.size)
-            let got = try header.withUnsafeMutableBytes { try log.read(into: $0.baseAddress!, count: BatchHeader.size, at: 0) }
+        if fileSize >= RecordBatchHeader.size {
+            var header = [UInt8](repeating: 0, count: RecordBatchHeader.size)
+            let got = try header.withUnsafeMutableBytes { try log.read(into: $0.baseAddress!, count: RecordBatchHeader.size, at: 0) }
             let first = header.withUnsafeBytes { BatchHeader($0.baseAddress!) }
-            if got == BatchHeader.size && first.maxTimestamp >= 0 { rollStartMs = first.maxTimestamp }
+            if got == RecordBatchHeader.size && first.maxTimestamp >= 0 { rollStartMs = first.maxTimestamp }
         }
         size = fileSize
         nextOffset = result.nextOffset ?? baseOffset
@@ -319,11 +320,11 @@ final class LogSegment {
         let chunk = UnsafeMutableRawPointer.allocate(byteCount: chunkSize, alignment: 8)
         defer { chunk.deallocate() }
         var pos = start
-        while pos + BatchHeader.size <= end {
+        while pos + RecordBatchHeader.size <= end {
             let want = min(chunkSize, end - pos)
             let got = try file.read(into: chunk, count: want, at: pos)
             var off = 0
-            while off + BatchHeader.size <= got {
+            while off + RecordBatchHeader.size <= got {
                 let h = BatchHeader(chunk + off)
                 guard h.isWellFramed else {
                     throw StorageError.corrupt("bad batch header at position \(pos + off) of \(file.path)")
@@ -331,7 +332,7 @@ final class LogSegment {
                 if predicate(h) { return (pos + off, h) }
                 off += h.totalSize
             }
-            if got < BatchHeader.size { break }
+            if got < RecordBatchHeader.size { break }
             pos += off
         }
         return nil

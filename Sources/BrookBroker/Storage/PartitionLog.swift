@@ -47,7 +47,7 @@ public final class PartitionLog: Sendable {
     ) throws {
         let clock = clock ?? { Sys.currentTimeMillis() }
         var logger = logger
-        logger[metadataKey: "log"] = "\(directory)"
+        logger[metadataKey: BrookLogKey.logDirectory] = "\(directory)"
         self.directory = directory
         self.logger = logger
         self.clock = clock
@@ -169,7 +169,7 @@ public final class PartitionLog: Sendable {
             guard available > 0 else { continue }
             var want = min(available, budget)
             if out.readableBytes == 0 && minOneBatch { want = max(want, min(firstSize, available)) }
-            guard want >= BatchHeader.size else { break }
+            guard want >= RecordBatchHeader.size else { break }
             let startIndex = out.writerIndex
             let got = try out.writeWithUnsafeMutableBytes(minimumWritableBytes: want) { ptr in
                 try part.file.read(into: ptr.baseAddress!, count: want, at: pos)
@@ -178,7 +178,7 @@ public final class PartitionLog: Sendable {
             let kept = out.withUnsafeReadableBytes { raw -> (bytes: Int, stop: Bool) in
                 let base = raw.baseAddress! + (startIndex - out.readerIndex)
                 var walked = 0
-                while got - walked >= BatchHeader.size {
+                while got - walked >= RecordBatchHeader.size {
                     let h = BatchHeader(base + walked)
                     if !h.isWellFramed || h.totalSize > got - walked || h.lastOffset >= plan.endOffset {
                         return (walked, true)
@@ -189,7 +189,7 @@ public final class PartitionLog: Sendable {
             }
             out.moveWriterIndex(to: startIndex + kept.bytes)
             budget -= kept.bytes
-            if kept.stop || got < want || budget < BatchHeader.size { break }
+            if kept.stop || got < want || budget < RecordBatchHeader.size { break }
         }
         return out
     }
@@ -264,7 +264,7 @@ public final class PartitionLog: Sendable {
             for file in job.files { try file.syncData() }
             if job.syncDirectory { try Sys.syncDirectory(directory) }
         } catch {
-            logger.critical("fsync failed; taking the log offline", metadata: ["error": "\(error)"])
+            logger.critical("fsync failed; taking the log offline", metadata: [BrookLogKey.error: "\(error)"])
             state.withLock { s in
                 s.failure = "\(error)"
                 if job.syncDirectory { s.dirDirty = true }
@@ -351,7 +351,7 @@ public final class PartitionLog: Sendable {
             for path in removed.paths { try Sys.unlink(path) }
             result.deletedSegments = removed.segments
             result.deletedBytes = removed.bytes
-            logger.info("retention deleted segments", metadata: ["segments": "\(removed.segments)", "bytes": "\(removed.bytes)"])
+            logger.info("retention deleted segments", metadata: [BrookLogKey.segments: "\(removed.segments)", BrookLogKey.bytes: "\(removed.bytes)"])
             return result
         }
     }
@@ -480,7 +480,7 @@ final class LogState: @unchecked Sendable {
         self.logStartOffset = logStartOffset
         self.flushedOffset = flushedOffset
         scratchBatches = 64
-        headerScratch = .allocate(byteCount: 64 * BatchHeader.size, alignment: 8)
+        headerScratch = .allocate(byteCount: 64 * RecordBatchHeader.size, alignment: 8)
         iovecs = .allocate(capacity: 128)
         batchMeta.reserveCapacity(64)
     }
@@ -524,7 +524,7 @@ final class LogState: @unchecked Sendable {
     func append(_ raw: UnsafeRawBufferPointer, logAppendTime: Int64?, now: Int64, logger: Logger) throws -> AppendInfo {
         try checkWritable()
         guard let base = raw.baseAddress, raw.count > 0 else { throw StorageError.invalidBatch("no batches") }
-        guard raw.count <= Int(Int32.max) - BatchHeader.size else {
+        guard raw.count <= Int(Int32.max) - RecordBatchHeader.size else {
             throw StorageError.invalidBatch("append of \(raw.count) bytes is too large")
         }
         // Frame every batch before writing anything, so a bad one rejects the whole append.
@@ -533,11 +533,11 @@ final class LogState: @unchecked Sendable {
         var offsetCount: Int64 = 0
         var records = 0
         while pos < raw.count {
-            guard raw.count - pos >= BatchHeader.size else {
+            guard raw.count - pos >= RecordBatchHeader.size else {
                 throw StorageError.invalidBatch("\(raw.count - pos) trailing bytes after batch \(batchMeta.count)")
             }
             let h = BatchHeader(base + pos)
-            guard h.magic == BatchHeader.currentMagic else { throw StorageError.invalidBatch("magic \(h.magic), expected 2") }
+            guard h.magic == RecordBatchHeader.currentMagic else { throw StorageError.invalidBatch("magic \(h.magic), expected 2") }
             guard h.isWellFramed, h.totalSize <= raw.count - pos else {
                 throw StorageError.invalidBatch("batch \(batchMeta.count) has bad length \(h.batchLength) or lastOffsetDelta \(h.lastOffsetDelta)")
             }
@@ -564,20 +564,20 @@ final class LogState: @unchecked Sendable {
         ensureScratch(batches: batchMeta.count)
         var next = firstOffset
         for (i, m) in batchMeta.enumerated() {
-            let header = headerScratch + i * BatchHeader.size
-            header.copyMemory(from: base + m.position, byteCount: BatchHeader.size)
-            BatchHeader.store(header, BatchHeader.Field.baseOffset, next)
-            let body = base + m.position + BatchHeader.size
-            let bodySize = m.size - BatchHeader.size
+            let header = headerScratch + i * RecordBatchHeader.size
+            header.copyMemory(from: base + m.position, byteCount: RecordBatchHeader.size)
+            BigEndian.store(header, RecordBatchHeader.baseOffsetOffset, next)
+            let body = base + m.position + RecordBatchHeader.size
+            let bodySize = m.size - RecordBatchHeader.size
             if let logAppendTime {
-                let attributes: Int16 = BatchHeader.load(header, BatchHeader.Field.attributes)
-                BatchHeader.store(header, BatchHeader.Field.attributes, attributes | BatchHeader.logAppendTimeFlag)
-                BatchHeader.store(header, BatchHeader.Field.maxTimestamp, logAppendTime)
-                let headCRC = CRC32CBridge.checksum(UnsafeRawPointer(header) + BatchHeader.Field.attributes, count: BatchHeader.size - BatchHeader.Field.attributes)
+                let attributes: Int16 = BigEndian.load(header, RecordBatchHeader.attributesOffset)
+                BigEndian.store(header, RecordBatchHeader.attributesOffset, attributes | RecordBatchHeader.timestampTypeBit)
+                BigEndian.store(header, RecordBatchHeader.maxTimestampOffset, logAppendTime)
+                let headCRC = CRC32CBridge.checksum(UnsafeRawPointer(header) + RecordBatchHeader.attributesOffset, count: RecordBatchHeader.size - RecordBatchHeader.attributesOffset)
                 let crc = CRC32CBridge.checksum(body, count: bodySize, continuing: headCRC)
-                BatchHeader.store(header, BatchHeader.Field.crc, crc)
+                BigEndian.store(header, RecordBatchHeader.crcOffset, crc)
             }
-            iovecs[2 * i] = iovec(iov_base: header, iov_len: BatchHeader.size)
+            iovecs[2 * i] = iovec(iov_base: header, iov_len: RecordBatchHeader.size)
             iovecs[2 * i + 1] = iovec(iov_base: UnsafeMutableRawPointer(mutating: body), iov_len: bodySize)
             next += Int64(m.lastOffsetDelta) + 1
         }
@@ -623,7 +623,7 @@ final class LogState: @unchecked Sendable {
         while n < batches { n *= 2 }
         headerScratch.deallocate()
         iovecs.deallocate()
-        headerScratch = .allocate(byteCount: n * BatchHeader.size, alignment: 8)
+        headerScratch = .allocate(byteCount: n * RecordBatchHeader.size, alignment: 8)
         iovecs = .allocate(capacity: 2 * n)
         scratchBatches = n
     }
@@ -826,7 +826,7 @@ final class LogState: @unchecked Sendable {
             flushedOffset = min(flushedOffset, logEndOffset)
             truncations += 1
             dirDirty = true
-            logger.info("log truncated", metadata: ["requested": "\(offset)", "logEndOffset": "\(logEndOffset)"])
+            logger.info("log truncated", metadata: [BrookLogKey.requestedOffset: "\(offset)", BrookLogKey.logEndOffset: "\(logEndOffset)"])
         } catch {
             failure = "truncation failed: \(error)"
             throw StorageError.logFailed(failure!)

@@ -67,7 +67,7 @@ public struct StoredLogReader: Sendable {
             let path = Sys.join(dir, LogSegment.fileName(base, LogSegment.logSuffix))
             guard let bytes = try Sys.readFile(path) else { continue }
             var buffer = ByteBuffer(bytes: bytes)
-            while buffer.readableBytes >= BatchHeader.size {
+            while buffer.readableBytes >= RecordBatchHeader.size {
                 guard let batch = try? RecordBatch(bytes: buffer), batch.isCRCValid,
                       batch.header.baseOffset >= (expected ?? base) else { return }
                 buffer.moveReaderIndex(forwardBy: batch.bytes.readableBytes)

@@ -108,19 +108,19 @@ public struct RecordBatchHeader: Hashable, Sendable {
                 T(bigEndian: raw.loadUnaligned(fromByteOffset: offset + at, as: T.self))
             }
             return RecordBatchHeader(
-                baseOffset: load(0, Int64.self),
-                batchLength: load(8, Int32.self),
-                partitionLeaderEpoch: load(12, Int32.self),
-                magic: load(16, Int8.self),
-                crc: load(17, UInt32.self),
-                attributes: load(21, Int16.self),
-                lastOffsetDelta: load(23, Int32.self),
-                baseTimestamp: load(27, Int64.self),
-                maxTimestamp: load(35, Int64.self),
-                producerId: load(43, Int64.self),
-                producerEpoch: load(51, Int16.self),
-                baseSequence: load(53, Int32.self),
-                recordCount: load(57, Int32.self))
+                baseOffset: load(Self.baseOffsetOffset, Int64.self),
+                batchLength: load(Self.batchLengthOffset, Int32.self),
+                partitionLeaderEpoch: load(Self.partitionLeaderEpochOffset, Int32.self),
+                magic: load(Self.magicOffset, Int8.self),
+                crc: load(Self.crcOffset, UInt32.self),
+                attributes: load(Self.attributesOffset, Int16.self),
+                lastOffsetDelta: load(Self.lastOffsetDeltaOffset, Int32.self),
+                baseTimestamp: load(Self.baseTimestampOffset, Int64.self),
+                maxTimestamp: load(Self.maxTimestampOffset, Int64.self),
+                producerId: load(Self.producerIdOffset, Int64.self),
+                producerEpoch: load(Self.producerEpochOffset, Int16.self),
+                baseSequence: load(Self.baseSequenceOffset, Int32.self),
+                recordCount: load(Self.recordCountOffset, Int32.self))
         }
     }
 

@@ -21,4 +21,46 @@ public enum BrookLogKey {
     public static let attempt = "attempt"
     public static let error = "error"
     public static let message = "message"
+
+    // MARK: broker (server, storage, group coordinator)
+
+    public static let host = "host"
+    public static let port = "port"
+    public static let dataDirectory = "data_dir"
+    public static let reason = "reason"
+    /// A static member's `group.instance.id`.
+    public static let groupInstanceId = "instance"
+    public static let groupProtocol = "protocol"
+    public static let memberCount = "members"
+    public static let groupCount = "groups"
+    public static let partitionCount = "partitions"
+    public static let offsetCount = "offsets"
+    public static let count = "count"
+    /// A partition log's directory.
+    public static let logDirectory = "log"
+    /// A segment file's path.
+    public static let segment = "segment"
+    public static let segments = "segments"
+    /// A segment's base offset.
+    public static let baseOffset = "base"
+    /// Where one segment ends and the next begins (an offset gap between them).
+    public static let segmentEnd = "end"
+    public static let nextSegmentBase = "next"
+    public static let bytes = "bytes"
+    public static let validEnd = "validEnd"
+    public static let clean = "clean"
+    public static let logStartOffset = "logStartOffset"
+    public static let logEndOffset = "logEndOffset"
+    public static let requestedOffset = "requested"
+    public static let fromOffset = "from"
+    public static let toOffset = "to"
+    public static let recoveredBytes = "recoveredBytes"
+    public static let truncatedBytes = "truncatedBytes"
+    public static let recordsRemoved = "recordsRemoved"
+    public static let bytesBefore = "bytesBefore"
+    public static let bytesAfter = "bytesAfter"
+    public static let liveRecords = "liveRecords"
+    public static let recordsBefore = "recordsBefore"
+    public static let recordsAfter = "recordsAfter"
+    public static let durationMs = "ms"
 }

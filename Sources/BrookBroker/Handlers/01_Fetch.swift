@@ -73,10 +73,10 @@ extension Broker {
 
         let (first, bytes) = collect()
         if bytes >= minBytes || maxWait == 0 || bytes > 0 && bytes >= minBytes {
-            Metrics.Counter(label: "brook_broker_fetch_bytes_total").increment(by: Int64(bytes))
+            metrics.fetchBytes.increment(by: Int64(bytes))
             return respond(first, ctx)
         }
-        return later(ctx) {
+        return later(ctx) { [metrics] in
             let deadline = ContinuousClock.now.advanced(by: .milliseconds(maxWait))
             var result = first
             while true {
@@ -99,8 +99,8 @@ extension Broker {
             }
             var bytesOut = 0
             for t in result.responses { for p in t.partitions { bytesOut += p.records?.readableBytes ?? 0 } }
-            Metrics.Counter(label: "brook_broker_fetch_bytes_total").increment(by: Int64(bytesOut))
-            Metrics.Timer(label: "brook_broker_fetch_latency").recordNanoseconds(elapsedNanos(since: started))
+            metrics.fetchBytes.increment(by: Int64(bytesOut))
+            metrics.fetchLatency.recordNanoseconds(elapsedNanos(since: started))
             return result
         }
     }

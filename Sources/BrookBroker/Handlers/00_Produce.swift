@@ -51,16 +51,16 @@ extension Broker {
                         results.append((t.name, p.index, .none, nil, outcome, logAppendTime ?? -1))
                         if !outcome.duplicate {
                             durableWaits.append((part, outcome.lastOffset))
-                            Metrics.Counter(label: "brook_broker_records_in_total").increment(by: Int64(info.reduce(0) { $0 + Int($1.recordCount) }))
+                            metrics.recordsIn.increment(by: Int64(info.reduce(0) { $0 + Int($1.recordCount) }))
                         } else {
                             ctx.logger.info("duplicate produce retry ignored", metadata: [
-                                LogKeys.topic: "\(t.name)", LogKeys.partition: "\(p.index)", LogKeys.offset: "\(outcome.firstOffset)",
+                                BrookLogKey.topic: "\(t.name)", BrookLogKey.partition: "\(p.index)", BrookLogKey.offset: "\(outcome.firstOffset)",
                             ])
                         }
                     } catch {
                         if error.code != .outOfOrderSequenceNumber && error.code != .duplicateSequenceNumber {
                             ctx.logger.warning("produce rejected", metadata: [
-                                LogKeys.topic: "\(t.name)", LogKeys.partition: "\(p.index)", "error": "\(error.code.name)", "reason": "\(error.message ?? "")",
+                                BrookLogKey.topic: "\(t.name)", BrookLogKey.partition: "\(p.index)", BrookLogKey.error: "\(error.code.name)", BrookLogKey.reason: "\(error.message ?? "")",
                             ])
                         }
                         results.append((t.name, p.index, error.code, error.message, nil, -1))
@@ -109,17 +109,17 @@ extension Broker {
         }
         if config.flushPolicy == .os || waits.isEmpty {
             for (p, last) in waits { p.advanceHighWatermark(to: last + 1) }
-            Metrics.Timer(label: "brook_broker_produce_latency").recordNanoseconds(elapsedNanos(since: started))
+            metrics.produceLatency.recordNanoseconds(elapsedNanos(since: started))
             return respond(build(), ctx)
         }
-        return later(ctx) { [committer] in
+        return later(ctx) { [committer, metrics] in
             var failed: [TopicPartition] = []
             for (p, last) in waits {
                 do {
                     try await committer.waitDurable(p.log, upTo: last)
                     p.advanceHighWatermark(to: last + 1)
                 } catch {
-                    ctx.logger.error("fsync failed", metadata: [LogKeys.topic: "\(p.tp.topic)", LogKeys.partition: "\(p.tp.partition)", "error": "\(error)"])
+                    ctx.logger.error("fsync failed", metadata: [BrookLogKey.topic: "\(p.tp.topic)", BrookLogKey.partition: "\(p.tp.partition)", BrookLogKey.error: "\(error)"])
                     failed.append(p.tp)
                 }
             }
@@ -134,7 +134,7 @@ extension Broker {
                     }
                 }
             }
-            Metrics.Timer(label: "brook_broker_produce_latency").recordNanoseconds(elapsedNanos(since: started))
+            metrics.produceLatency.recordNanoseconds(elapsedNanos(since: started))
             return resp
         }
     }
@@ -174,13 +174,14 @@ func validateProduceBatches(_ records: ByteBuffer, maxMessageBytes: Int, require
         guard h.magic == 2 else {
             throw ProduceValidationError(code: .unsupportedForMessageFormat, message: "record batch magic \(h.magic) is not supported")
         }
-        guard h.batchLength >= Int32(RecordBatchHeader.size - RecordBatchHeader.logOverhead), index + h.totalSize <= end else {
+        guard h.batchLength >= RecordBatchHeader.minimumBatchLength, index + h.totalSize <= end else {
             throw ProduceValidationError(code: .corruptMessage, message: "record batch length \(h.batchLength) exceeds the request")
         }
         if h.totalSize > maxMessageBytes {
             throw ProduceValidationError(code: .messageTooLarge, message: "batch of \(h.totalSize) bytes exceeds max.message.bytes \(maxMessageBytes)")
         }
-        let crc = CRC32C.checksum(records, range: (index + 21)..<(index + h.totalSize))
+        // The CRC covers attributes to the end of the batch.
+        let crc = CRC32C.checksum(records, range: (index + RecordBatchHeader.attributesOffset)..<(index + h.totalSize))
         guard crc == h.crc else {
             throw ProduceValidationError(code: .corruptMessage, message: "record batch CRC mismatch")
         }

@@ -1,6 +1,10 @@
 import BrookProtocol
 import Foundation
 
+// Config resources (topics and the broker) as DescribeConfigs (32), AlterConfigs (33),
+// IncrementalAlterConfigs (44) and CreateTopics (19) see them: what each config is set to and
+// where the value comes from, and the one validated path by which configs change.
+
 /// Kafka's ConfigResource types and config sources.
 enum ConfigResourceType: Int8 {
     case topic = 2
@@ -20,6 +24,8 @@ enum ConfigSource: Int8 {
 let dynamicBrokerConfigs: Set<String> = Set(brokerNameForTopicConfig.values)
 
 extension Broker {
+    /// A topic's configs with their sources (topic, dynamic broker default, static broker
+    /// default, Kafka's default) and, when asked, the synonyms that explain them.
     func describeTopicConfigs(_ t: TopicMetadata, keys: [String]?, synonyms: Bool, version: Int16) -> [DescribeConfigsResponse.DescribeConfigsResourceResult] {
         let brokerConfigs = catalog.withLock { $0.brokerConfigs }
         return TopicConfigCatalog.entries.filter { keys == nil || keys!.isEmpty || keys!.contains($0.name) }.map { e in
@@ -65,6 +71,7 @@ extension Broker {
         return s
     }
 
+    /// The broker's static settings and the `log.*` defaults of topics.
     func describeBrokerConfigs(keys: [String]?, synonyms: Bool) -> [DescribeConfigsResponse.DescribeConfigsResourceResult] {
         let dynamic = catalog.withLock { $0.brokerConfigs }
         var entries: [(String, String, ConfigSource, Bool, TopicConfigCatalog.Kind)] = [
@@ -105,38 +112,8 @@ extension Broker {
         }
     }
 
-    func handleDescribeConfigs(_ r: DescribeConfigsRequest, _ ctx: RequestContext) -> DescribeConfigsResponse {
-        var resp = DescribeConfigsResponse()
-        resp.results = r.resources.map { res in
-            var out = DescribeConfigsResponse.DescribeConfigsResult()
-            out.resourceType = res.resourceType
-            out.resourceName = res.resourceName
-            switch ConfigResourceType(rawValue: res.resourceType) {
-            case .topic:
-                if let t = topic(named: res.resourceName) {
-                    out.configs = describeTopicConfigs(t, keys: res.configurationKeys, synonyms: r.includeSynonyms, version: ctx.version)
-                } else {
-                    out.errorCode = ErrorCode.unknownTopicOrPartition.rawValue
-                    out.errorMessage = "Topic \(res.resourceName) does not exist"
-                }
-            case .broker:
-                if res.resourceName.isEmpty || res.resourceName == "\(config.nodeId)" {
-                    out.configs = describeBrokerConfigs(keys: res.configurationKeys, synonyms: r.includeSynonyms)
-                } else {
-                    out.errorCode = ErrorCode.invalidRequest.rawValue
-                    out.errorMessage = "Unexpected broker id, expected \(config.nodeId) but received \(res.resourceName)"
-                }
-            case nil:
-                out.errorCode = ErrorCode.invalidRequest.rawValue
-                out.errorMessage = "Unsupported resource type \(res.resourceType)"
-            }
-            return out
-        }
-        return resp
-    }
-
     /// Applies `change` to a topic's or the broker's dynamic configs after validating the result.
-    private func alter(resourceType: Int8, name: String, validateOnly: Bool, _ change: (inout [String: String], (String) -> String) throws(TopicError) -> Void) -> (ErrorCode, String?) {
+    func alter(resourceType: Int8, name: String, validateOnly: Bool, _ change: (inout [String: String], (String) -> String) throws(TopicError) -> Void) -> (ErrorCode, String?) {
         switch ConfigResourceType(rawValue: resourceType) {
         case .topic:
             let result: Result<Void, TopicError> = catalog.withLock { cat in
@@ -190,59 +167,5 @@ extension Broker {
         case nil:
             return (.invalidRequest, "Unsupported resource type \(resourceType)")
         }
-    }
-
-    func handleAlterConfigs(_ r: AlterConfigsRequest, _ ctx: RequestContext) -> AlterConfigsResponse {
-        var resp = AlterConfigsResponse()
-        resp.responses = r.resources.map { res in
-            // AlterConfigs replaces the whole set of dynamic configs of the resource.
-            let (code, msg) = alter(resourceType: res.resourceType, name: res.resourceName, validateOnly: r.validateOnly) { configs, _ throws(TopicError) in
-                configs = [:]
-                for c in res.configs {
-                    if let v = c.value { configs[c.name] = v }
-                }
-            }
-            var out = AlterConfigsResponse.AlterConfigsResourceResponse()
-            out.resourceType = res.resourceType
-            out.resourceName = res.resourceName
-            out.errorCode = code.rawValue
-            out.errorMessage = msg
-            return out
-        }
-        return resp
-    }
-
-    func handleIncrementalAlterConfigs(_ r: IncrementalAlterConfigsRequest, _ ctx: RequestContext) -> IncrementalAlterConfigsResponse {
-        var resp = IncrementalAlterConfigsResponse()
-        resp.responses = r.resources.map { res in
-            let (code, msg) = alter(resourceType: res.resourceType, name: res.resourceName, validateOnly: r.validateOnly) { configs, effective throws(TopicError) in
-                for c in res.configs {
-                    let current: String = configs[c.name] ?? effective(c.name)
-                    switch c.configOperation {
-                    case 0: // SET
-                        guard let v = c.value else { throw TopicError(.invalidRequest, "SET of \(c.name) needs a value") }
-                        configs[c.name] = v
-                    case 1: // DELETE
-                        configs[c.name] = nil
-                    case 2: // APPEND (list configs)
-                        var items = current.split(separator: ",").map(String.init).filter { !$0.isEmpty }
-                        for v in (c.value ?? "").split(separator: ",").map(String.init) where !items.contains(v) { items.append(v) }
-                        configs[c.name] = items.joined(separator: ",")
-                    case 3: // SUBTRACT
-                        let remove = Set((c.value ?? "").split(separator: ",").map(String.init))
-                        configs[c.name] = current.split(separator: ",").map(String.init).filter { !remove.contains($0) }.joined(separator: ",")
-                    default:
-                        throw TopicError(.invalidRequest, "Unknown config operation \(c.configOperation)")
-                    }
-                }
-            }
-            var out = IncrementalAlterConfigsResponse.AlterConfigsResourceResponse()
-            out.resourceType = res.resourceType
-            out.resourceName = res.resourceName
-            out.errorCode = code.rawValue
-            out.errorMessage = msg
-            return out
-        }
-        return resp
     }
 }
