@@ -26,8 +26,17 @@ public enum LedgerOutcome: Sendable, Hashable {
 public struct LedgerBook: Sendable {
     public private(set) var cash: [CashKey: Int64]
     public private(set) var positions: [PositionKey: Int64]
-    public private(set) var touchedCash: Set<CashKey> = []
-    public private(set) var touchedPositions: Set<PositionKey> = []
+    /// Each balance row changed since the book was made (or since ``forgetChanges()``), with its
+    /// value before the first change (nil: there was no row). A store that kept the book between
+    /// transactions checks these old values as it writes the new ones.
+    public private(set) var cashBefore: [CashKey: Int64?] = [:]
+    /// As ``cashBefore``, for positions.
+    public private(set) var positionsBefore: [PositionKey: Int64?] = [:]
+
+    /// The balance rows to write back.
+    public var touchedCash: Dictionary<CashKey, Int64?>.Keys { cashBefore.keys }
+    /// The position rows to write back.
+    public var touchedPositions: Dictionary<PositionKey, Int64?>.Keys { positionsBefore.keys }
 
     public init(cash: [CashKey: Int64] = [:], positions: [PositionKey: Int64] = [:]) {
         self.cash = cash
@@ -66,8 +75,8 @@ public struct LedgerBook: Sendable {
                 return .rejected(reason: "position overflow")
             }
             set(cashKey, newBalance)
+            if positionsBefore[positionKey] == nil { positionsBefore[positionKey] = .some(positions[positionKey]) }
             positions[positionKey] = newHeld
-            touchedPositions.insert(positionKey)
             return .applied
         }
     }
@@ -88,8 +97,20 @@ public struct LedgerBook: Sendable {
     }
 
     private mutating func set(_ key: CashKey, _ value: Int64) {
+        if cashBefore[key] == nil { cashBefore[key] = .some(cash[key]) }
         cash[key] = value
-        touchedCash.insert(key)
+    }
+
+    /// Starts a new round of changes: the rows written so far are stored.
+    public mutating func forgetChanges() {
+        cashBefore.removeAll(keepingCapacity: true)
+        positionsBefore.removeAll(keepingCapacity: true)
+    }
+
+    /// Puts `rows` (read from the database) in place of what the book held for their keys.
+    mutating func merge(_ rows: LedgerBook) {
+        for (k, v) in rows.cash { cash[k] = v }
+        for (k, v) in rows.positions { positions[k] = v }
     }
 
     private func checkedSum(_ a: Int64, _ b: Int64) -> Int64? {

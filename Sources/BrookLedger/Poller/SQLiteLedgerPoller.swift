@@ -2,13 +2,13 @@
 /// them take turns (SQLite has one writer), so claims are in global `seq` order and per-account
 /// order holds.
 public final class SQLiteLedgerPoller: LedgerPoller {
-    private let executor: SQLiteExecutor
+    private let executor: SQLiteLedgerConnection
 
     public static func open(path: String) async throws -> SQLiteLedgerPoller {
         SQLiteLedgerPoller(executor: try await SQLiteLedgerTables.open(path: path))
     }
 
-    private init(executor: SQLiteExecutor) { self.executor = executor }
+    private init(executor: SQLiteLedgerConnection) { self.executor = executor }
 
     public func close() async throws { try await executor.close() }
 

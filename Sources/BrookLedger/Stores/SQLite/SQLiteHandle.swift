@@ -71,6 +71,10 @@ final class SQLiteHandle {
         }
     }
 
+    /// Rows the last INSERT, UPDATE or DELETE changed (0: an upsert's condition or an
+    /// `OR IGNORE` kept the row as it was).
+    var changes: Int { db.map { Int(sqlite_nio_sqlite3_changes($0)) } ?? 0 }
+
     /// Runs a statement that returns nothing (DDL, PRAGMA, BEGIN/COMMIT …) without caching it.
     func execute(_ sql: String) throws {
         guard let db else { throw SQLiteFailure(code: SQLITE_MISUSE, message: "connection closed", sql: sql) }

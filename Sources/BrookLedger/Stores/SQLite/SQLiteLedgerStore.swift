@@ -1,17 +1,21 @@
 import Brook
 import BrookPipeline
+import Synchronization
 
 /// The embedded default store: one SQLite file in WAL mode, one connection on its own thread,
 /// one writer. Every call runs whole on that thread, one after another (applies from all
 /// partitions too), which SQLite would do anyway.
 public final class SQLiteLedgerStore: LedgerStore {
-    private let executor: SQLiteExecutor
+    private let executor: SQLiteLedgerConnection
+    /// Rows of this store's partitions between transactions. Only the executor's thread uses
+    /// it (every transaction runs there, one at a time); the lock only makes that checkable.
+    private let cache = Mutex(LedgerBookCache())
 
     public static func open(path: String) async throws -> SQLiteLedgerStore {
         SQLiteLedgerStore(executor: try await SQLiteLedgerTables.open(path: path))
     }
 
-    private init(executor: SQLiteExecutor) { self.executor = executor }
+    private init(executor: SQLiteLedgerConnection) { self.executor = executor }
 
     public func close() async throws { try await executor.close() }
 
@@ -40,7 +44,22 @@ public final class SQLiteLedgerStore: LedgerStore {
     /// partition whose batch was ready.
     public func apply(batches: [SinkBatch<LedgerEvent>], group: String) async throws -> [Result<Void, any Error>] {
         try await applyCombined(batches) { valid in
-            try await tables { t in try t.db.transaction { try t.applyStream(valid, group: group) } }
+            try await tables { t in
+                try self.cache.withLock { cache in
+                    // Moved out, not copied (the transaction changes it in place), and put back
+                    // only once the transaction committed: on any failure it stays empty.
+                    var current: LedgerBookCache? = cache
+                    cache = LedgerBookCache(capacity: cache.capacity)
+                    do {
+                        let fenced = try t.db.transaction { try t.applyStream(valid, group: group, cache: &current) }
+                        cache = current.take()!
+                        return fenced
+                    } catch is LedgerCacheMismatch {
+                        current = nil
+                        return try t.db.transaction { try t.applyStream(valid, group: group, cache: &current) }
+                    }
+                }
+            }
         }
     }
 

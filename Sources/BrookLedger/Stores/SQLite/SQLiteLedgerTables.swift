@@ -8,16 +8,17 @@ import BrookPipeline
 struct SQLiteLedgerTables {
     let db: SQLiteHandle
 
-    /// Opens (and creates) the ledger's tables at `path` on a connection of its own thread.
-    static func open(path: String) async throws -> SQLiteExecutor {
+    /// Opens (and creates) the ledger's tables at `path` on a connection of its own thread,
+    /// with its checkpointer.
+    static func open(path: String) async throws -> SQLiteLedgerConnection {
         let executor = try await SQLiteExecutor.open(path: path)
         do {
             try await executor.run { db in try SQLiteLedgerTables(db: db).prepare() }
+            return SQLiteLedgerConnection(executor: executor, checkpointer: try await SQLiteCheckpointer.start(path: path))
         } catch {
             try? await executor.close()
             throw error
         }
-        return executor
     }
 
     private func prepare() throws {
@@ -26,6 +27,8 @@ struct SQLiteLedgerTables {
         // last few, and then offsets and effects are lost together, so nothing is applied twice.
         try db.execute("PRAGMA journal_mode=WAL")
         try db.execute("PRAGMA synchronous=NORMAL")
+        // Checkpoints run on their own connection (SQLiteCheckpointer); this is the backstop.
+        try db.execute("PRAGMA wal_autocheckpoint=\(SQLiteCheckpointer.writerBackstopPages)")
         try db.transaction {
             for statement in LedgerSchema.statements(bytes: "BLOB", serial: "INTEGER PRIMARY KEY AUTOINCREMENT", keyed: " WITHOUT ROWID") {
                 try db.execute(statement)
@@ -40,18 +43,27 @@ struct SQLiteLedgerTables {
 
     /// Skips processed ids, loads the touched accounts, applies the rules in memory, writes the
     /// effects: the same step as ``LedgerTables/applyBatch(_:creditsTo:)``, run synchronously.
-    func applyBatch(_ events: [(event: LedgerEvent, source: EventSource)], creditsTo: CreditDestination) throws {
-        guard !events.isEmpty else { return }
+    @discardableResult
+    func applyBatch(_ events: [(event: LedgerEvent, source: EventSource)], creditsTo: CreditDestination) throws -> LedgerBatchResult? {
+        guard !events.isEmpty else { return nil }
         let done = try processedIds(events.map(\.event.id))
         let book = try loadBook(accounts: LedgerBatch.accounts(of: events.map(\.event)))
         let result = try LedgerBatch.apply(events, alreadyProcessed: done, book: book)
         try write(result, creditsTo: creditsTo)
+        return result
     }
 
     /// The stream's transaction body: the fencing check and move per partition, then the
     /// accepted batches' events as one batch. The write lock (BEGIN IMMEDIATE, taken by the
     /// caller) makes the check and the move atomic against another member's transaction.
-    func applyStream(_ batches: [OffsetFencing.Batch], group: String) throws -> [Int: SinkFenced] {
+    ///
+    /// With a `cache`, rows come from it where it holds them (see ``LedgerBookCache``), every
+    /// cached value used is verified as it is written, and processed ids are checked by their
+    /// inserts; when a check fails this throws ``LedgerCacheMismatch``, and the caller rolls the
+    /// transaction back, empties the cache and runs the transaction again without it (everything
+    /// read from the database). The cache holds this transaction's changes on return: keep it
+    /// only if the transaction commits.
+    func applyStream(_ batches: [OffsetFencing.Batch], group: String, cache: inout LedgerBookCache?) throws -> [Int: SinkFenced] {
         var fencing = OffsetFencing(batches, stored: try storedOffsets(group: group, partitions: batches.map(\.move.partition)))
         for m in fencing.accepted.map(\.move) {
             try db.run(
@@ -59,8 +71,74 @@ struct SQLiteLedgerTables {
                     + "ON CONFLICT (group_id, topic, part) DO UPDATE SET next_offset = excluded.next_offset",
                 [.text(group), .text(m.partition.topic), .int(m.partition.partition), .int(m.next)])
         }
-        try applyBatch(fencing.accepted.flatMap(\.events), creditsTo: .outbox)
+        let events = fencing.accepted.flatMap(\.events)
+        guard cache != nil else {
+            try applyBatch(events, creditsTo: .outbox)
+            return fencing.fenced
+        }
+        let moves = fencing.accepted.map(\.move)
+        cache!.begin(moves)
+        var owner: [String: TopicPartition] = [:]
+        for b in fencing.accepted { for e in b.events { owner[e.event.account] = b.move.partition } }
+        var missing: [String] = []
+        var cachedAccounts = Set<String>()
+        for (account, partition) in owner {
+            if cache!.holds(account, from: partition) { cachedAccounts.insert(account) } else { missing.append(account) }
+        }
+        let book = cache!.takeBook(merging: try loadBook(accounts: missing.sorted()))
+        guard let result = try writeVerified(events, book: book, cachedAccounts: cachedAccounts) else {
+            throw LedgerCacheMismatch()
+        }
+        cache!.committed(book: result.book, moves: moves, accounts: owner)
         return fencing.fenced
+    }
+
+    /// Applies `events` to `book` assuming none was processed, and writes the effects while
+    /// checking the assumptions: each processed-id insert must add its row, each written row
+    /// must still hold the value the book started from, and each row a rejected event read
+    /// from the cache must still hold it. nil: a check failed (the caller rolls back).
+    private func writeVerified(_ events: [(event: LedgerEvent, source: EventSource)], book: consuming LedgerBook, cachedAccounts: Set<String>) throws -> LedgerBatchResult? {
+        let result = try LedgerBatch.apply(events, alreadyProcessed: [], book: book)
+        for p in result.processed {
+            try insertProcessed(p, orIgnore: true)
+            if db.changes != 1 { return nil }
+        }
+        let after = result.book
+        for (k, old) in after.cashBefore.sorted(by: { $0.key < $1.key }) {
+            let new = after.cash[k] ?? 0
+            if let old {
+                try db.run("UPDATE balances SET amount = ? WHERE account = ? AND currency = ? AND amount = ?",
+                           [.int(new), .text(k.account), .text(k.currency), .int(old)])
+            } else {
+                try db.run("INSERT INTO balances (account, currency, amount) VALUES (?, ?, ?) ON CONFLICT (account, currency) DO NOTHING",
+                           [.text(k.account), .text(k.currency), .int(new)])
+            }
+            if db.changes != 1 { return nil }
+        }
+        for (k, old) in after.positionsBefore.sorted(by: { $0.key < $1.key }) {
+            let new = after.positions[k] ?? 0
+            if let old {
+                try db.run("UPDATE positions SET quantity_micros = ? WHERE account = ? AND symbol = ? AND quantity_micros = ?",
+                           [.int(new), .text(k.account), .text(k.symbol), .int(old)])
+            } else {
+                try db.run("INSERT INTO positions (account, symbol, quantity_micros) VALUES (?, ?, ?) ON CONFLICT (account, symbol) DO NOTHING",
+                           [.text(k.account), .text(k.symbol), .int(new)])
+            }
+            if db.changes != 1 { return nil }
+        }
+        // Untouched rows still hold the values the rejections were decided on.
+        for k in result.rejectedReads.cash where cachedAccounts.contains(k.account) && after.cashBefore[k] == nil {
+            var found: Int64?
+            try db.run("SELECT amount FROM balances WHERE account = ? AND currency = ?", [.text(k.account), .text(k.currency)]) { found = $0.int(0) }
+            if found != after.cash[k] { return nil }
+        }
+        for k in result.rejectedReads.positions where cachedAccounts.contains(k.account) && after.positionsBefore[k] == nil {
+            var found: Int64?
+            try db.run("SELECT quantity_micros FROM positions WHERE account = ? AND symbol = ?", [.text(k.account), .text(k.symbol)]) { found = $0.int(0) }
+            if found != after.positions[k] { return nil }
+        }
+        try insertOutbox(result.outbox)
+        return result
     }
 
     func processedIds(_ ids: [String]) throws -> Set<String> {
@@ -100,19 +178,29 @@ struct SQLiteLedgerTables {
                            + "ON CONFLICT (account, symbol) DO UPDATE SET quantity_micros = excluded.quantity_micros",
                        [.text(k.account), .text(k.symbol), .int(book.positions[k] ?? 0)])
         }
-        for p in result.processed {
-            try db.run("INSERT INTO processed_events (event_id, account, status, reason, topic, part, source_offset) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                       [.text(p.eventId), .text(p.account), .text(p.status), p.reason.map { .text($0) } ?? .null,
-                        .text(p.source.topic), .int(p.source.partition), .int(p.source.offset)])
-        }
+        for p in result.processed { try insertProcessed(p, orIgnore: false) }
         switch creditsTo {
         case .outbox:
-            for e in result.outbox {
-                try db.run("INSERT OR IGNORE INTO outbox (event_id, account, payload) VALUES (?, ?, ?)",
-                           [.text(e.id), .text(e.account), .blob(LedgerEventCodec.encode(e))])
-            }
+            try insertOutbox(result.outbox)
         case .pendingEvents:
             try enqueue(result.outbox.map { PendingEvent(eventId: $0.id, account: $0.account, payload: LedgerEventCodec.encode($0)) })
+        }
+    }
+
+    private func insertProcessed(_ p: ProcessedEvent, orIgnore: Bool) throws {
+        let values: [SQLValue] = [.text(p.eventId), .text(p.account), .text(p.status), p.reason.map { .text($0) } ?? .null,
+                                  .text(p.source.topic), .int(p.source.partition), .int(p.source.offset)]
+        if orIgnore {
+            try db.run("INSERT OR IGNORE INTO processed_events (event_id, account, status, reason, topic, part, source_offset) VALUES (?, ?, ?, ?, ?, ?, ?)", values)
+        } else {
+            try db.run("INSERT INTO processed_events (event_id, account, status, reason, topic, part, source_offset) VALUES (?, ?, ?, ?, ?, ?, ?)", values)
+        }
+    }
+
+    private func insertOutbox(_ credits: [LedgerEvent]) throws {
+        for e in credits {
+            try db.run("INSERT OR IGNORE INTO outbox (event_id, account, payload) VALUES (?, ?, ?)",
+                       [.text(e.id), .text(e.account), .blob(LedgerEventCodec.encode(e))])
         }
     }
 
@@ -153,3 +241,7 @@ struct SQLiteLedgerTables {
         return out
     }
 }
+
+/// A stream transaction found an id already processed or a cached row changed behind the
+/// cache: it is rolled back and run again reading everything from the database.
+struct LedgerCacheMismatch: Error {}
