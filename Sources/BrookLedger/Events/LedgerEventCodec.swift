@@ -42,7 +42,7 @@ public enum LedgerEventCodec {
 
     /// Decodes and validates; every failure is a ``LedgerEventError``.
     public static func decode<Bytes: Collection<UInt8>>(_ bytes: Bytes) throws(LedgerEventError) -> LedgerEvent {
-        let f: [String: FlatJSON.Value]
+        let f: FlatJSON.Object
         do {
             f = try FlatJSON.parse(bytes)
         } catch {
@@ -77,7 +77,7 @@ public enum LedgerEventCodec {
         return event
     }
 
-    private static func text(_ f: [String: FlatJSON.Value], _ name: String) throws(LedgerEventError) -> String {
+    private static func text(_ f: FlatJSON.Object, _ name: String) throws(LedgerEventError) -> String {
         guard case .string(let s)? = f[name] else { throw .undecodable("'\(name)' missing or not a string") }
         return s
     }

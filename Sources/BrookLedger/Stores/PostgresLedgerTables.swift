@@ -35,69 +35,65 @@ struct PostgresLedgerTables: LedgerTables {
         }
     }
 
-    func processedIds(_ ids: [String]) async throws -> Set<String> {
+    /// One round trip: the processed ids among `ids` and the accounts' balance and position
+    /// rows, as one result of tagged rows.
+    func read(processed ids: [String], accounts: [String]) async throws -> (processed: Set<String>, book: LedgerBook) {
         var found = Set<String>()
-        let rows = try await conn.query("SELECT event_id FROM processed_events WHERE event_id = ANY(\(ids)::text[])", logger: logger)
-        for try await id in rows.decode(String.self) { found.insert(id) }
-        return found
-    }
-
-    func loadBook(accounts: [String]) async throws -> LedgerBook {
         var cash: [CashKey: Int64] = [:]
         var positions: [PositionKey: Int64] = [:]
-        let balanceRows = try await conn.query(
-            "SELECT account, currency, amount FROM balances WHERE account = ANY(\(accounts)::text[])", logger: logger)
-        for try await (account, currency, amount) in balanceRows.decode((String, String, Int64).self) {
-            cash[CashKey(account, currency)] = amount
+        let rows = try await conn.query("""
+            SELECT 0::int4, event_id, NULL::text, 0::int8 FROM processed_events WHERE event_id = ANY(\(ids)::text[])
+            UNION ALL SELECT 1::int4, account, currency, amount FROM balances WHERE account = ANY(\(accounts)::text[])
+            UNION ALL SELECT 2::int4, account, symbol, quantity_micros FROM positions WHERE account = ANY(\(accounts)::text[])
+            """, logger: logger)
+        for try await (kind, key, sub, value) in rows.decode((Int32, String, String?, Int64).self) {
+            switch kind {
+            case 0: found.insert(key)
+            case 1: cash[CashKey(key, sub ?? "")] = value
+            default: positions[PositionKey(key, sub ?? "")] = value
+            }
         }
-        let positionRows = try await conn.query(
-            "SELECT account, symbol, quantity_micros FROM positions WHERE account = ANY(\(accounts)::text[])", logger: logger)
-        for try await (account, symbol, quantity) in positionRows.decode((String, String, Int64).self) {
-            positions[PositionKey(account, symbol)] = quantity
-        }
-        return LedgerBook(cash: cash, positions: positions)
+        return (found, LedgerBook(cash: cash, positions: positions))
     }
 
+    /// One round trip: every effect of a batch in one statement of data-modifying CTEs (each
+    /// an `INSERT … SELECT FROM unnest(…)` over arrays, so the text is the same whatever the
+    /// batch size): touched balances and positions, processed-event rows, and transfer credits
+    /// (the outbox for the stream, `pending_events` for the poller).
     func write(_ result: LedgerBatchResult, creditsTo: CreditDestination) async throws {
         let book = result.book
         // Sorted keys: concurrent transactions lock rows in the same order (no deadlocks).
         let cashKeys = book.touchedCash.sorted()
-        if !cashKeys.isEmpty {
-            try await conn.query("""
-                INSERT INTO balances (account, currency, amount)
-                SELECT * FROM unnest(\(cashKeys.map(\.account))::text[], \(cashKeys.map(\.currency))::text[], \(cashKeys.map { book.cash[$0] ?? 0 })::int8[])
-                ON CONFLICT (account, currency) DO UPDATE SET amount = EXCLUDED.amount
-                """, logger: logger)
-        }
         let positionKeys = book.touchedPositions.sorted()
-        if !positionKeys.isEmpty {
-            try await conn.query("""
-                INSERT INTO positions (account, symbol, quantity_micros)
-                SELECT * FROM unnest(\(positionKeys.map(\.account))::text[], \(positionKeys.map(\.symbol))::text[], \(positionKeys.map { book.positions[$0] ?? 0 })::int8[])
-                ON CONFLICT (account, symbol) DO UPDATE SET quantity_micros = EXCLUDED.quantity_micros
-                """, logger: logger)
-        }
         let p = result.processed
-        if !p.isEmpty {
-            try await conn.query("""
-                INSERT INTO processed_events (event_id, account, status, reason, topic, part, source_offset)
-                SELECT e, a, s, NULLIF(r, ''), t, pt, o FROM unnest(\(p.map(\.eventId))::text[], \(p.map(\.account))::text[],
-                  \(p.map(\.status))::text[], \(p.map { $0.reason ?? "" })::text[], \(p.map(\.source.topic))::text[],
-                  \(p.map(\.source.partition))::int4[], \(p.map(\.source.offset))::int8[]) AS x(e, a, s, r, t, pt, o)
-                """, logger: logger)
+        let credits = result.outbox
+        let creditPayloads = credits.map { ByteBuffer(bytes: LedgerEventCodec.encode($0)) }
+        let buckets = credits.map { Int32(PendingEvent.bucket(of: $0.account)) }
+        let (target, columns) = switch creditsTo {
+        case .outbox: ("outbox (event_id, account, payload)", "e, a, p")
+        case .pendingEvents: ("pending_events (event_id, account, bucket, payload)", "e, a, b, p")
         }
-        guard !result.outbox.isEmpty else { return }
-        switch creditsTo {
-        case .outbox:
-            let o = result.outbox
-            try await conn.query("""
-                INSERT INTO outbox (event_id, account, payload)
-                SELECT * FROM unnest(\(o.map(\.id))::text[], \(o.map(\.account))::text[], \(o.map { ByteBuffer(bytes: LedgerEventCodec.encode($0)) })::bytea[])
-                ON CONFLICT (event_id) DO NOTHING
-                """, logger: logger)
-        case .pendingEvents:
-            try await enqueue(result.outbox.map { PendingEvent(eventId: $0.id, account: $0.account, payload: LedgerEventCodec.encode($0)) })
-        }
+        let query: PostgresQuery = """
+            WITH b AS (
+              INSERT INTO balances (account, currency, amount)
+              SELECT * FROM unnest(\(cashKeys.map(\.account))::text[], \(cashKeys.map(\.currency))::text[], \(cashKeys.map { book.cash[$0] ?? 0 })::int8[])
+              ON CONFLICT (account, currency) DO UPDATE SET amount = EXCLUDED.amount
+            ), p AS (
+              INSERT INTO positions (account, symbol, quantity_micros)
+              SELECT * FROM unnest(\(positionKeys.map(\.account))::text[], \(positionKeys.map(\.symbol))::text[], \(positionKeys.map { book.positions[$0] ?? 0 })::int8[])
+              ON CONFLICT (account, symbol) DO UPDATE SET quantity_micros = EXCLUDED.quantity_micros
+            ), e AS (
+              INSERT INTO processed_events (event_id, account, status, reason, topic, part, source_offset)
+              SELECT e, a, s, NULLIF(r, ''), t, pt, o FROM unnest(\(p.map(\.eventId))::text[], \(p.map(\.account))::text[],
+                \(p.map(\.status))::text[], \(p.map { $0.reason ?? "" })::text[], \(p.map(\.source.topic))::text[],
+                \(p.map(\.source.partition))::int4[], \(p.map(\.source.offset))::int8[]) AS x(e, a, s, r, t, pt, o)
+            )
+            INSERT INTO \(unescaped: target)
+            SELECT \(unescaped: columns) FROM unnest(\(credits.map(\.id))::text[], \(credits.map(\.account))::text[], \(buckets)::int4[],
+              \(creditPayloads)::bytea[]) AS x(e, a, b, p)
+            ON CONFLICT DO NOTHING
+            """
+        try await conn.query(query, logger: logger)
     }
 
     func enqueue(_ events: [PendingEvent]) async throws {
