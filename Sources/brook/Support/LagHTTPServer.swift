@@ -38,6 +38,11 @@ final class LagHTTPServer: Service, Sendable {
         logger.notice("lag server listening", metadata: ["url": "http://\(host):\(bound.localAddress?.port ?? port)/metrics"])
     }
 
+    /// Closes the listener (a bound server that never ran, or one that stopped).
+    func close() async {
+        if let c = channel.withLock({ $0 }) { try? await c.close() }
+    }
+
     func run() async throws {
         try await bind()
         let channel = self.channel.withLock { $0 }!
