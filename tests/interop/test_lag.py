@@ -164,6 +164,35 @@ def test_lag_kcat_group_that_keeps_up_is_ok(broker):
         kc.wait(10)
 
 
+def test_lag_kcat_group_stopped_after_catching_up_is_warn_only_by_time_lag(broker):
+    """Burrow's blind spot: a caught-up consumer that stops keeps zero-lag commits in its window,
+    so the rules say OK; --max-lag-seconds sees the waiting records' age and says WARN."""
+    bootstrap = broker.bootstrap
+    topic, group = unique("lag-kcat-stop"), unique("g-kcat-stop")
+    create_topic(bootstrap, topic, 1)
+    produce(bootstrap, topic, 10)
+    kc = subprocess.Popen(["kcat", "-b", bootstrap, "-G", group, "-o", "beginning", "-q",
+                           "-X", "auto.commit.interval.ms=100", topic],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    w = LagWatch(bootstrap, group, extra=("--max-lag-seconds", "60"))
+    try:
+        w.wait(lambda r: at_offset(10)(r) and part(r)["owner"] is not None, "kcat's commits")
+        kc.terminate()
+        kc.wait(10)
+        w.wait(lambda r: (p := part(r)) is not None and p["owner"] is None, "kcat to leave the group")
+        old = int(time.time() * 1000) - 120_000
+        produce(bootstrap, topic, 5, timestamps=[old + i for i in range(5)])
+        r = w.wait(lambda r: (p := part(r)) is not None and p["log_end_offset"] == 15, "the new records")
+        p = part(r)
+        assert (p["lag"], p["window_status"], p["status"], group_status(r)) == (5, "OK", "WARN", "WARN"), r
+        assert p["over_max_lag_seconds"] is True and p["lag_seconds"] >= 119, p
+    finally:
+        w.close()
+        if kc.poll() is None:
+            kc.terminate()
+            kc.wait(10)
+
+
 def test_lag_consumer_falling_behind_is_warn(broker):
     bootstrap = broker.bootstrap
     topic, group = unique("lag-warn"), unique("g-warn")
