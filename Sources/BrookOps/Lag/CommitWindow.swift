@@ -7,6 +7,7 @@ public struct CommitSample: Sendable, Hashable, Codable {
     /// Log end minus the offset when the commit was seen (never negative).
     public var lag: Int64
 
+    /// A stored commit.
     public init(offset: Int64, timestampMs: Int64, lag: Int64) {
         self.offset = offset
         self.timestampMs = timestampMs
@@ -27,6 +28,7 @@ public struct CommitWindow: Sendable, Hashable {
     /// Oldest first.
     public private(set) var samples: [CommitSample] = []
 
+    /// An empty window of `intervals` commits (at least one).
     public init(intervals: Int) {
         precondition(intervals >= 1, "a window holds at least one commit")
         self.intervals = intervals

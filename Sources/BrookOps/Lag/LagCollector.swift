@@ -6,12 +6,14 @@ import Foundation
 /// a Fetch at each lagging committed offset for the first unconsumed record's timestamp.
 /// Works against Brook's broker and any Kafka cluster.
 public struct LagCollector: Sendable {
+    /// The admin client the reads go through (its cluster, security and timeouts).
     public let admin: KafkaAdmin
     /// The groups to watch; empty: every group the cluster lists.
     public var groups: [String]
     /// The clock the observation is stamped with (tests may replace it).
     public var now: @Sendable () -> Int64
 
+    /// A collector over `admin` for `groups` (all when empty), stamping observations with `now`.
     public init(admin: KafkaAdmin, groups: [String] = [], now: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }) {
         self.admin = admin
         self.groups = groups

@@ -11,6 +11,7 @@ public struct LagEvaluatorConfiguration: Sendable, Hashable {
     /// A partition whose time lag exceeds this many seconds is at least WARN; nil: no threshold.
     public var maxLagSeconds: Double? = nil
 
+    /// Settings; `intervals` below 1 counts as 1.
     public init(intervals: Int = 10, minDistanceMs: Int64 = 0, allowedLag: Int64 = 0, maxLagSeconds: Double? = nil) {
         self.intervals = max(1, intervals)
         self.minDistanceMs = minDistanceMs
@@ -36,7 +37,9 @@ public struct LagEvaluatorConfiguration: Sendable, Hashable {
 /// tell a stopped consumer from a working one, so before that only the time-lag threshold sets
 /// a status (``LagReport/windowRulesApplied`` says which).
 public struct LagEvaluator: Sendable {
+    /// The window and threshold settings.
     public let configuration: LagEvaluatorConfiguration
+    /// The cluster name the reports carry.
     public let cluster: String
     /// Observations evaluated so far.
     public private(set) var observations = 0
@@ -62,6 +65,7 @@ public struct LagEvaluator: Sendable {
         var recent: [Point] = []
     }
 
+    /// An evaluator with empty windows.
     public init(cluster: String = "default", configuration: LagEvaluatorConfiguration = LagEvaluatorConfiguration()) {
         self.cluster = cluster
         self.configuration = configuration

@@ -2,10 +2,14 @@ import Foundation
 
 /// An HTTP answer of `brook lag serve`, independent of the server that sends it.
 public struct LagHTTPResponse: Sendable, Hashable {
+    /// The HTTP status code.
     public var status: Int
+    /// The `Content-Type` header.
     public var contentType: String
+    /// The body, UTF-8.
     public var body: String
 
+    /// An answer.
     public init(status: Int, contentType: String, body: String) {
         self.status = status
         self.contentType = contentType

@@ -7,6 +7,7 @@ import Synchronization
 /// `Service`: it stops at graceful shutdown. A failed observation is logged and retried at the
 /// next interval; the previous report stays.
 public final class LagMonitorService: Service, Sendable {
+    /// The time between observations.
     public let interval: Duration
     private let observe: @Sendable () async throws -> LagObservation
     private let evaluator: Mutex<LagEvaluator>
@@ -37,6 +38,7 @@ public final class LagMonitorService: Service, Sendable {
         return report
     }
 
+    /// Observes every ``interval`` until graceful shutdown or cancellation.
     public func run() async throws {
         try await cancelWhenGracefulShutdown {
             while !Task.isCancelled {

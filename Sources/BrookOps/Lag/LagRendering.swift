@@ -2,6 +2,7 @@ import Foundation
 
 /// `brook lag`'s table: kafka-consumer-groups' columns plus STATUS, LAG-SECONDS and ETA.
 public enum LagTable {
+    /// The column names.
     public static let header = ["GROUP", "TOPIC", "PARTITION", "CURRENT-OFFSET", "LOG-END-OFFSET", "LAG", "CONSUMER-ID", "HOST", "CLIENT-ID",
                                 "STATUS", "LAG-SECONDS", "ETA"]
 

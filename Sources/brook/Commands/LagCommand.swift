@@ -60,18 +60,22 @@ struct LagCommand: AsyncParsableCommand {
                 the partition, counts as a commit at the observation's time. The window rules need two \
                 observations: one run without --watch reports --max-lag-seconds only and says so.
 
-                --format json prints one object per evaluation, on one line:
-                {"cluster": str, "time_ms": int, "observations": int, "window_rules_applied": bool,
-                 "groups": [{"group": str, "state": str, "status": "OK|WARN|ERR", "complete": 0..1,
-                   "total_lag": int, "max_lag": int, "max_lag_seconds": float,
-                   "partitions": [{"topic": str, "partition": int, "current_offset": int|null,
-                     "log_end_offset": int, "log_start_offset": int, "lag": int|null,
-                     "lag_seconds": float|null, "owner": {"consumer_id", "host", "client_id"}|null,
-                     "status": "OK|WARN|STOP|STALL|REWIND", "window_status": same (rules alone),
-                     "over_max_lag_seconds": bool, "consumption_rate": float|null (records/s),
-                     "production_rate": float|null, "eta_seconds": float|null, "catching_up": bool|null,
-                     "window_start"/"window_end": {"offset", "timestamp", "lag"}|null,
-                     "window_samples": int, "complete": 0..1}]}]}
+                --format json prints one object per evaluation, on one line (null: unknown):
+                {"cluster", "time_ms", "observations", "window_rules_applied": bool,
+                 "groups": [{"group", "state", "status": OK|WARN|ERR,
+                   "complete": 0..1, "total_lag", "max_lag", "max_lag_seconds",
+                   "partitions": [{"topic", "partition", "current_offset",
+                     "log_end_offset", "log_start_offset", "lag", "lag_seconds",
+                     "owner": {"consumer_id", "host", "client_id"} | null,
+                     "status": OK|WARN|STOP|STALL|REWIND,
+                     "window_status" (the rules alone), "over_max_lag_seconds",
+                     "consumption_rate", "production_rate" (records/s),
+                     "eta_seconds", "catching_up",
+                     "window_start", "window_end": {"offset", "timestamp", "lag"},
+                     "window_samples", "complete"}]}]}
+
+                --max-lag-seconds N: a partition whose time lag is greater than N is at \
+                least WARN, from the first observation; STOP, STALL and REWIND stay.
 
                 Exit status: 0 when every group is OK, 2 when the worst is WARN, 3 when it is ERR \
                 (after the last evaluation), 1 on errors.
