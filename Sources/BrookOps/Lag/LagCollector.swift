@@ -40,8 +40,15 @@ public struct LagCollector: Sendable {
             var parts: [PartitionObservation] = []
             for topic in Set(committed.keys).union(owners.keys).sorted() {
                 if ends[topic] == nil {
-                    ends[topic] = try await admin.listOffsets(topic: topic, spec: .latest)
-                    starts[topic] = try await admin.listOffsets(topic: topic, spec: .earliest)
+                    do {
+                        ends[topic] = try await admin.listOffsets(topic: topic, spec: .latest)
+                        starts[topic] = try await admin.listOffsets(topic: topic, spec: .earliest)
+                    } catch let e as KafkaClientError where Self.isUnknownTopic(e) {
+                        // Offsets can outlive their topic: nothing to measure against, so the
+                        // topic's partitions are left out rather than failing every group.
+                        ends[topic] = [:]
+                        starts[topic] = [:]
+                    }
                 }
                 let c = committed[topic] ?? [:]
                 let o = owners[topic] ?? [:]
@@ -68,7 +75,15 @@ public struct LagCollector: Sendable {
         }
         for (topic, rs) in rounds {
             for round in rs {
-                let ts = try await admin.firstRecordTimestamps(topic: topic, at: round)
+                let ts: [Int32: Int64]
+                do {
+                    ts = try await admin.firstRecordTimestamps(topic: topic, at: round)
+                } catch let e as KafkaClientError {
+                    // A partition the broker will not serve (moving leader, deleted topic) keeps
+                    // its offsets and lag; only its time lag is unknown (null) this time.
+                    guard case .broker = e else { throw e }
+                    continue
+                }
                 for (p, off) in round { if let t = ts[p] { read["\(topic)\u{0}\(p)\u{0}\(off)"] = t } }
             }
         }
@@ -80,6 +95,11 @@ public struct LagCollector: Sendable {
                 return p
             })
         })
+    }
+
+    static func isUnknownTopic(_ e: KafkaClientError) -> Bool {
+        if case .broker(.unknownTopicOrPartition, _, _) = e { return true }
+        return false
     }
 
     /// Where the oldest waiting record is: the committed offset, or the log start when the

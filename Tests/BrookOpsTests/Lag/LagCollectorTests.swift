@@ -50,6 +50,11 @@ struct LagCollectorTests {
             // Every listed group when none is named.
             let all = try await LagCollector(admin: admin).observe()
             #expect(all.groups.map(\.group).contains("billing"))
+
+            // Offsets of a deleted topic leave its partitions out instead of failing the read.
+            try await admin.deleteTopics(["lagged"])
+            let gone = try await collector.observe()
+            #expect(gone.groups.first?.partitions.isEmpty == true)
         } catch {
             await producer.close()
             await admin.close()
