@@ -92,13 +92,14 @@ let package = Package(
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
         ),
-        // Operations: topics-as-code (brook.yaml), and later lag evaluation, load tests, repartitioning.
+        // Operations: topics-as-code (brook.yaml), lag evaluation (Burrow's rules, exact time lag), and later load tests, repartitioning.
         .target(
             name: "BrookOps",
             dependencies: [
                 "Brook",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         .executableTarget(

@@ -2,7 +2,7 @@
 # Installs the real Kafka-protocol peers that Brook's interop tests run against:
 #   Debian: kcat, librdkafka-dev (and python3-venv when the python3 in use needs it)
 #   Debian: postgresql (initdb/pg_ctl) when no PostgreSQL server binaries are present
-#   PyPI (into .venv/): confluent-kafka, kafka-python, pytest (tests/interop/requirements.txt)
+#   PyPI (into .venv/): confluent-kafka, kafka-python, pytest, prometheus_client (tests/interop/requirements.txt)
 # Idempotent: does nothing that is already done. Fails loudly when anything cannot be installed:
 # the interop tests must never silently skip.
 set -euo pipefail
@@ -58,7 +58,7 @@ say "PostgreSQL: $( (command -v initdb >/dev/null 2>&1 && initdb --version) || l
 stamp="$VENV/.brook-requirements.sha256"
 want=$(sha256sum "$REQ" | cut -d' ' -f1)
 if [[ -x "$VENV/bin/python" ]] && [[ -f "$stamp" ]] && [[ "$(cat "$stamp")" == "$want" ]] \
-    && "$VENV/bin/python" -c 'import confluent_kafka, kafka, pytest' >/dev/null 2>&1; then
+    && "$VENV/bin/python" -c 'import confluent_kafka, kafka, pytest, prometheus_client' >/dev/null 2>&1; then
     say "venv $VENV is up to date"
 else
     if [[ ! -x "$VENV/bin/python" ]] || ! "$VENV/bin/python" -c 'import sys' >/dev/null 2>&1; then
@@ -69,7 +69,7 @@ else
     say "installing Python peers from $REQ"
     "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$REQ" \
         || die "pip install -r $REQ failed"
-    "$VENV/bin/python" -c 'import confluent_kafka, kafka, pytest' \
+    "$VENV/bin/python" -c 'import confluent_kafka, kafka, pytest, prometheus_client' \
         || die "Python peers do not import after installation"
     echo "$want" > "$stamp"
 fi

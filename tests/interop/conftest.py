@@ -31,7 +31,7 @@ def _peer_problems() -> list[str]:
     problems = []
     if shutil.which("kcat") is None:
         problems.append("kcat is not on PATH (run scripts/setup-peers.sh)")
-    for mod in ("confluent_kafka", "kafka"):
+    for mod in ("confluent_kafka", "kafka", "prometheus_client"):
         try:
             __import__(mod)
         except Exception as e:  # noqa: BLE001

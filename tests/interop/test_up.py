@@ -4,25 +4,55 @@ resumes the same stream; afterwards `brook ledger verify` finds every balance ri
 
 from __future__ import annotations
 
+import json
 import subprocess
+import threading
+import time
 import urllib.request
 from pathlib import Path
 
 from conftest import REPO_ROOT, broker_binary, free_port
 
 
-def up(data: Path, port: int, http: int, seconds: int) -> subprocess.CompletedProcess:
+def up(data: Path, port: int, http: int, seconds: int, lag: int | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
         [str(broker_binary()), "up", "--dir", str(data), "--listen", f"127.0.0.1:{port}", "--http", f"127.0.0.1:{http}",
+         "--lag-http", f"127.0.0.1:{lag}" if lag else "off",
          "--config", str(REPO_ROOT / "brook.yaml"), "--run-for", str(seconds), "--rate", "200"],
         capture_output=True, text=True, timeout=120)
 
 
+def watch_lag(port: int, seen: dict, stop: threading.Event) -> None:
+    """Polls `brook up`'s lag server until it reports the ledger group (or `stop`)."""
+    while not stop.is_set():
+        try:
+            # The ledger stores its offsets with its effects (not in Kafka), so the group shows
+            # with its members but without committed offsets.
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/v3/kafka/brook/consumer/brook-ledger/status", timeout=5) as r:
+                body = json.loads(r.read())
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+                seen["metrics"] = r.read().decode()
+            seen["status"] = body["status"]
+            return
+        except OSError:
+            pass
+        time.sleep(0.2)
+
+
 def test_brook_up_runs_stops_resumes_and_verifies(tmp_path):
     data = tmp_path / "brook"
-    port, http = free_port(), free_port()
-    first = up(data, port, http, 10)
+    port, http, lag = free_port(), free_port(), free_port()
+    # `brook up` serves the lag of its own groups (Burrow's API, kafka-lag-exporter's metrics).
+    seen: dict = {}
+    stop = threading.Event()
+    watcher = threading.Thread(target=watch_lag, args=(lag, seen, stop), daemon=True)
+    watcher.start()
+    first = up(data, port, http, 10, lag=lag)
+    stop.set()
+    watcher.join(10)
     assert first.returncode == 0, first.stderr[-3000:]
+    assert seen.get("status", {}).get("group") == "brook-ledger", seen
+    assert 'kafka_consumergroup_group_sum_lag{cluster_name="brook",group="brook-ledger"}' in seen["metrics"], seen["metrics"][:2000]
     assert "generated" in first.stdout and "outbox credits" in first.stdout and "stopped cleanly" in first.stdout, first.stdout[-2000:]
     assert (data / "brook.log").exists() and "logs in" in first.stdout
     pos1 = (data / "generator.json").read_text()

@@ -35,6 +35,8 @@ struct UpCommand: AsyncParsableCommand {
     @Option(help: "Address the broker listens on for Kafka clients.") var listen: String = "127.0.0.1:9092"
     @Option(help: "Where Brook keeps the broker's data, the ledger database and the generator position.") var dir: String = "./.brook"
     @Option(help: "Status page and Prometheus /metrics address.") var http: String = "127.0.0.1:9644"
+    @Option(name: .customLong("lag-http"), help: "`brook lag serve` for this cluster: lag /metrics and Burrow's /v3/kafka API (off: none).")
+    var lagHTTP: String = "127.0.0.1:9645"
     @Option(help: "Broker durability: fsync (acknowledge after fsync) or os (after the page cache).") var flush: FlushPolicy = .fsync
     @Option(name: .customLong("config"), help: "Topics-as-code file applied at start.") var topicsFile: String = "brook.yaml"
     @Option(help: "Trade events generated per second (0: no generator).") var rate: Double = 200
@@ -72,6 +74,8 @@ struct UpCommand: AsyncParsableCommand {
         // Everything opened from here on is closed on every way out, in reverse order.
         var store: SQLiteLedgerStore?
         var status: MetricsServer?
+        var lagServer: LagHTTPServer?
+        var lagAdmin: KafkaAdmin?
         do {
             let boundPort = embedded.port
             let client = ClientConfiguration(bootstrapServers: [BrokerAddress(host: host, port: boundPort)])
@@ -101,14 +105,32 @@ struct UpCommand: AsyncParsableCommand {
             do { try await server.bind() } catch {
                 throw Self.failure(error, address: "\(hh):\(hp)", option: "--http", logger: logger)
             }
+            // Lag of every group on the embedded cluster, evaluated as `brook lag serve` does.
+            var lagServices: [ServiceGroupConfiguration.ServiceConfiguration] = []
+            if lagHTTP.lowercased() != "off" {
+                let (lh, lp) = try parseHostPort(lagHTTP, defaultPort: 9645)
+                let admin = KafkaAdmin(config: client, logger: logger)
+                lagAdmin = admin
+                let collector = LagCollector(admin: admin)
+                let monitor = LagMonitorService(evaluator: LagEvaluator(cluster: "brook"), interval: .seconds(2), logger: logger) {
+                    try await collector.observe()
+                }
+                let lag = LagHTTPServer(host: lh, port: lp, monitor: monitor, logger: logger)
+                lagServer = lag
+                do { try await lag.bind() } catch {
+                    throw Self.failure(error, address: "\(lh):\(lp)", option: "--lag-http", logger: logger)
+                }
+                lagServices = [.init(service: lag), .init(service: monitor)]
+            }
             let summary = SummaryService(workers: ledgerWorkers, generator: generator, store: opened, client: client, logger: logger)
             // Shutdown runs in reverse: summary, generator, workers (commit, leave), status page.
-            var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: server)]
+            var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: server)] + lagServices
             services += ledgerWorkers.map { .init(service: $0) }
             if rate > 0 { services.append(.init(service: generator)) }
             services.append(.init(service: summary))
             let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-            say("brook up: broker on \(host):\(boundPort), status and /metrics on http://\(hh):\(hp)/ — Ctrl-C to stop\n")
+            let lagLine = lagServices.isEmpty ? "" : ", lag on http://\(lagHTTP)/metrics and /v3/kafka/brook/consumer"
+            say("brook up: broker on \(host):\(boundPort), status and /metrics on http://\(hh):\(hp)/\(lagLine) — Ctrl-C to stop\n")
             try await withThrowingTaskGroup(of: Void.self) { tasks in
                 tasks.addTask { try await group.run() }
                 if runFor > 0 {
@@ -121,12 +143,16 @@ struct UpCommand: AsyncParsableCommand {
                 tasks.cancelAll()
             }
             await server.close()
+            await lagServer?.close()
+            await lagAdmin?.close()
             try await opened.close()
             store = nil
             await embedded.stop(removeData: false)
             say("\nbrook up: stopped cleanly (\(generator.produced) events produced this run)\n")
         } catch {
             await status?.close()
+            await lagServer?.close()
+            await lagAdmin?.close()
             if let store { try? await store.close() }
             await embedded.stop(removeData: false)
             if error is ExitCode { throw error }
