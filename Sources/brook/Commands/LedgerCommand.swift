@@ -237,8 +237,18 @@ enum LedgerCLI {
             case .cluster(let client, let logger):
                 let admin = KafkaAdmin(config: client, logger: logger)
                 defer { Task { await admin.close() } }
-                guard let description = try? await admin.describeTopic(topic) else { return nil }
-                return description.partitions.map(\.id)
+                // Only the broker saying so means "no such topic". A broker started a moment ago
+                // may not listen yet: retriable errors are retried for a while, then reported.
+                let deadline = ContinuousClock.now + .seconds(20)
+                while true {
+                    do {
+                        return try await admin.describeTopic(topic).partitions.map(\.id)
+                    } catch let error as KafkaClientError where error.code == .unknownTopicOrPartition {
+                        return nil
+                    } catch let error as KafkaClientError where error.isRetriable && ContinuousClock.now < deadline {
+                        try await Task.sleep(for: .milliseconds(200))
+                    }
+                }
             case .dataDirectory(let reader):
                 let ps = try reader.partitions(of: topic)
                 return ps.isEmpty ? nil : ps
