@@ -22,7 +22,7 @@ enum StatusPage {
             <title>\(esc(title))</title><style>body{font-family:sans-serif;margin:2em}td,th{padding:2px 10px;text-align:right}</style></head>
             <body><h1>\(esc(title))</h1>
             \(lines.map { "<p>\(esc($0))</p>" }.joined(separator: "\n"))
-            <p>Lag: <b>\(lag)</b> records, <b>\(String(format: "%.1f", lagSeconds))</b> s · processed \(processed) ·
+            <p>Lag: <b>\(lag)</b> records, <b>\(String(format: "%.1f", lagSeconds))</b> s · records handled (applied, rejected or dead-lettered) by these workers \(processed) ·
             dead-lettered \(dlt) · parked \(parked) · quarantined keys \(quarantined) · <a href="/metrics">/metrics</a></p>
             <table><tr><th>worker</th><th>topic</th><th>partition</th><th>lag (records)</th><th>lag (s)</th><th></th></tr>
             \(rows)</table></body></html>
