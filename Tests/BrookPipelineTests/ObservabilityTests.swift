@@ -1,5 +1,6 @@
 import Brook
 import BrookPipeline
+import BrookProtocol
 import CoreMetrics
 import Foundation
 import Synchronization

@@ -274,16 +274,6 @@ struct RequestContext: Sendable {
     }
 }
 
-public struct TopicPartition: Hashable, Sendable, CustomStringConvertible {
-    public var topic: String
-    public var partition: Int32
-    public init(topic: String, partition: Int32) {
-        self.topic = topic
-        self.partition = partition
-    }
-    public var description: String { "\(topic)-\(partition)" }
-}
-
 func nowMs() -> Int64 {
     Int64(Date().timeIntervalSince1970 * 1000)
 }

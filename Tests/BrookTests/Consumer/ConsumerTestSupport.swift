@@ -8,7 +8,7 @@ import NIOCore
 import Synchronization
 import Testing
 
-typealias TP = Brook.TopicPartition
+typealias TP = BrookProtocol.TopicPartition
 
 /// The embedded broker with its real TCP server, on a free port, for consumer tests.
 final class ConsumerTestBroker: Sendable {

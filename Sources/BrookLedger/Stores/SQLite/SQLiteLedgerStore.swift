@@ -1,5 +1,6 @@
 import Brook
 import BrookPipeline
+import BrookProtocol
 
 /// The embedded default store: one SQLite file in WAL mode, one connection on its own thread,
 /// one writer. Every call runs whole on that thread, one after another (applies from all
