@@ -53,7 +53,7 @@ public final class BrokerConnection: Sendable {
         let channel: any Channel
         do {
             channel = try await ClientBootstrap(group: eventLoopGroup)
-                .connectTimeout(.nanoseconds(Int64(config.connectTimeout.components.seconds * 1_000_000_000 + config.connectTimeout.components.attoseconds / 1_000_000_000)))
+                .connectTimeout(.nanoseconds(config.connectTimeout.nanoseconds))
                 .channelOption(.socketOption(.tcp_nodelay), value: 1)
                 // Reads of up to 256 KiB: a ~1 MiB fetch response took 16 reads of NIO's default
                 // 64 KiB, each a syscall and a pass down the pipeline (consumer 1 KiB: 0.94x ->
@@ -77,7 +77,7 @@ public final class BrokerConnection: Sendable {
             throw KafkaClientError.unreachable("\(address): \(Self.shortReason(error))")
         }
         var l = logger
-        l[metadataKey: "kafka.broker"] = "\(address)"
+        l[metadataKey: BrookLogKey.broker] = "\(address)"
         let conn = BrokerConnection(address: address, nodeId: nodeId, channel: channel, config: config, logger: l)
         do {
             try await conn.negotiateVersions()

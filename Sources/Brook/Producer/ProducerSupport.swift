@@ -108,27 +108,6 @@ final class WakeupSignal: Sendable {
     }
 }
 
-extension Duration {
-    /// Whole nanoseconds, saturating at the bounds of Int64.
-    public var nanoseconds: Int64 {
-        let c = components
-        let (s, overflow) = c.seconds.multipliedReportingOverflow(by: 1_000_000_000)
-        if overflow { return c.seconds < 0 ? .min : .max }
-        return s &+ c.attoseconds / 1_000_000_000
-    }
-
-    /// Whole milliseconds.
-    public var milliseconds: Int64 { nanoseconds / 1_000_000 }
-}
-
-/// Wall-clock milliseconds since 1970 (record timestamps).
-@inlinable
-public func currentTimeMillis() -> Int64 {
-    var ts = timespec()
-    clock_gettime(CLOCK_REALTIME, &ts)
-    return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
-}
-
 /// Kafka's sequence arithmetic: sequences wrap from Int32.max to 0.
 @inline(__always)
 func incrementSequence(_ sequence: Int32, by increment: Int32) -> Int32 {

@@ -275,7 +275,7 @@ struct RequestContext: Sendable {
 }
 
 func nowMs() -> Int64 {
-    Int64(Date().timeIntervalSince1970 * 1000)
+    currentTimeMillis()
 }
 
 func elapsedNanos(since start: ContinuousClock.Instant) -> Int64 {

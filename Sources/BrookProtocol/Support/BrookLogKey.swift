@@ -21,4 +21,17 @@ public enum BrookLogKey {
     public static let attempt = "attempt"
     public static let error = "error"
     public static let message = "message"
+    /// Why a member left its generation (commit, heartbeat, …).
+    public static let reason = "reason"
+    /// A list of partitions (assigned, revoked, lost), or a count of them.
+    public static let partitions = "partitions"
+    /// Committed or restored positions, as `topic-partition@offset`.
+    public static let offsets = "offsets"
+    /// The timestamp an offset was looked up for.
+    public static let timestamp = "timestamp"
+    /// Partition counts of the subscribed topics before and after a change.
+    public static let partitionCountsBefore = "before"
+    public static let partitionCountsNow = "now"
+    /// Records in a batch handed to a sink.
+    public static let batchRecords = "batch.records"
 }
