@@ -14,6 +14,9 @@ public enum ConsumerProtocol {
 
 extension ConsumerProtocolSubscription {
     /// A subscription with its owned partitions as a flat list (grouped by topic on the wire).
+    /// Disfavoured so that a call both inits fit (`ownedPartitions: []`) takes the generated one,
+    /// which builds the same value.
+    @_disfavoredOverload
     public init(
         version: Int16 = ConsumerProtocol.latestVersion, topics: [String], userData: ByteBuffer? = nil,
         ownedPartitions: [TopicPartition], generationId: Int32 = -1, rackId: String? = nil
