@@ -280,5 +280,5 @@ func nowMs() -> Int64 {
 
 func elapsedNanos(since start: ContinuousClock.Instant) -> Int64 {
     let d = ContinuousClock.now - start
-    return d.components.seconds * 1_000_000_000 + d.components.attoseconds / 1_000_000_000
+    return d.nanoseconds
 }
