@@ -5,6 +5,10 @@ Each definition describes one Kafka API once (see protocol/README.md); this scri
 file per API with request and response structs whose encode/decode cover every version, plus
 `APIKey.swift` (the key table) and `AnyRequest.swift` (decode dispatch by key).
 
+Definitions under protocol/definitions/embedded/ describe formats carried *inside* other data
+(the consumer protocol in JoinGroup/SyncGroup, the `__consumer_offsets` records): no API key, an
+int16 version at the start of the data. They are generated into Generated/Embedded/.
+
   scripts/gen_protocol.py          regenerate Sources/BrookProtocol/Messages/Generated
   scripts/gen_protocol.py --check  fail if the committed files differ from a fresh generation
 """
@@ -79,6 +83,7 @@ class Field:
         self.tag = None
         self.default = None
         self.children = None  # list of Field when the struct is defined here
+        self.absent_default = False  # embedded only: may be missing at the end of the data
 
     @property
     def swift_name(self):
@@ -109,6 +114,10 @@ class Api:
         self.request = []
         self.response = []
         self.common = {}  # name -> Struct
+        self.embedded = False  # a `message` (embedded format), not a request/response API
+        self.write = None  # embedded: the version a new value is written at
+        self.newer_latest = False  # embedded: newer versions are read with the latest layout
+        self.empty_default = False  # embedded: empty data reads as the default value at the lowest version
 
 
 def parse_file(path):
@@ -137,6 +146,8 @@ def parse_file(path):
                 fld.tag = int(p[4:])
             elif p.startswith("default="):
                 fld.default = p[len("default="):]
+            elif p == "absent=default":
+                fld.absent_default = True
             elif p.startswith("v") or p == "none":
                 fld.versions = parse_range(p, w)
             else:
@@ -160,7 +171,30 @@ def parse_file(path):
         text = line.strip()
         if indent == 0:
             parts = text.split()
-            if parts[0] == "api":
+            if parts[0] == "message":
+                api.embedded = True
+                api.name = parts[1]
+                api.key = -1
+                for p in parts[2:]:
+                    k, v = p.split("=", 1)
+                    if k == "versions":
+                        api.versions = parse_range(v, where)
+                    elif k == "flexible":
+                        r = parse_range(v, where)
+                        api.flexible = r[0] if r else None
+                    elif k == "write":
+                        api.write = int(v)
+                    elif k == "newer" and v == "latest":
+                        api.newer_latest = True
+                    elif k == "empty" and v == "default":
+                        api.empty_default = True
+                    else:
+                        raise DefError(f"{where}:{lineno}: unknown message attribute {p}")
+            elif parts[0] == "fields":
+                if not api.embedded:
+                    raise DefError(f"{where}:{lineno}: `fields` belongs to a `message`")
+                stack = [(0, api.request, None)]
+            elif parts[0] == "api":
                 api.name = parts[1]
                 for p in parts[2:]:
                     k, v = p.split("=", 1)
@@ -195,7 +229,9 @@ def parse_file(path):
     for s in api.common.values():
         fix_children(s.fields)
     if api.name is None or api.key is None or api.versions is None:
-        raise DefError(f"{where}: missing api line")
+        raise DefError(f"{where}: missing api or message line")
+    if api.embedded and api.write is None:
+        api.write = api.versions[1]
     return api
 
 
@@ -462,7 +498,22 @@ def emit_decode_field(f, api_versions, out, ind, buf="buf"):
         out.append(f"{ind}{name} = {read_prim(f.inner, 'false', f.name, buf)}")
 
 
-def emit_struct_body(name, fields, api, ind, out, top_level, conformance):
+def emit_memberwise_init(fields, ind, out, leading=()):
+    """`public init(a: A = default, …)` over the stored fields; leading = extra (name, type, default)."""
+    params = list(leading) + [(f.bare_name, swift_type(f), default_value(f)) for f in fields if not never(f.versions)]
+    if not params:
+        return
+    out.append(f"{ind}public init(")
+    for k, (n, t, d) in enumerate(params):
+        out.append(f"{ind}    {n}: {t} = {d}{',' if k < len(params) - 1 else ''}")
+    out.append(f"{ind}) {{")
+    for n, _, _ in params:
+        out.append(f"{ind}    self.{n} = {n}")
+    out.append(f"{ind}}}")
+    out.append("")
+
+
+def emit_struct_body(name, fields, api, ind, out, top_level, conformance, memberwise=False):
     """Emits a struct with its stored properties and codec."""
     av = api.versions
     out.append(f"{ind}public struct {name}: {conformance} {{")
@@ -476,6 +527,8 @@ def emit_struct_body(name, fields, api, ind, out, top_level, conformance):
     out.append("")
     out.append(f"{i2}public init() {{}}")
     out.append("")
+    if memberwise:
+        emit_memberwise_init(fields, i2, out)
     # encode
     out.append(f"{i2}public func encode(into buf: inout ByteBuffer, version: Int16, flexible: Bool) {{")
     body = []
@@ -524,6 +577,9 @@ def emit_struct_body(name, fields, api, ind, out, top_level, conformance):
         if f.tag is not None or never(f.versions):
             continue
         c = vcond(f.versions, av)
+        if f.absent_default:
+            # Older writers left it out: missing at the end of the data, it keeps its default.
+            c = f"{c} && buf.readableBytes > 0" if c else "buf.readableBytes > 0"
         if c:
             body.append(f"{i2}    if {c} {{")
             emit_decode_field(f, av, body, i2 + "        ")
@@ -635,6 +691,60 @@ def emit_message(api, kind, fields, out):
     out.append("")
 
 
+def emit_embedded(api, out):
+    """An embedded format: one struct that reads and writes its own int16 version prefix."""
+    global LENIENT_NULLS
+    LENIENT_NULLS = False
+    name = api.name
+    fields = api.request
+    structs = resolve_structs(fields, api, name)
+    lo, hi = api.versions
+    i = "    "
+    out.append(f"public struct {name}: KafkaEmbeddedMessage {{")
+    out.append(f"{i}public static let versions: ClosedRange<Int16> = {lo}...{hi}")
+    out.append(f"{i}public static let flexibleFrom: Int16? = {'nil' if api.flexible is None else api.flexible}")
+    out.append(f"{i}public static let readsNewerVersions = {'true' if api.newer_latest else 'false'}")
+    out.append(f"{i}public static let emptyIsDefault = {'true' if api.empty_default else 'false'}")
+    out.append("")
+    out.append(f"{i}/// The version at the start of the data: the one it was read at, or the one it is written at.")
+    out.append(f"{i}public var version: Int16 = {api.write}")
+    for f in fields:
+        if never(f.versions):
+            continue
+        out.append(f"{i}public var {f.swift_name}: {swift_type(f)} = {default_value(f)}")
+    out.append(f"{i}/// Tagged fields this version of Brook does not know, kept so re-encoding preserves them.")
+    out.append(f"{i}public var unknownTaggedFields: [TaggedField] = []")
+    out.append("")
+    out.append(f"{i}public init() {{}}")
+    out.append("")
+    emit_memberwise_init(fields, i, out, leading=[("version", "Int16", str(api.write))])
+    tmp = []
+    emit_struct_body(name, fields, api, "", tmp, True, "Hashable, Sendable")
+    start = next(k for k, l in enumerate(tmp) if "public func encode" in l)
+    for l in tmp[start:]:
+        out.append(l)
+        if l.strip() == f"var v = {name}()":
+            out.append(l.replace(f"var v = {name}()", "v.version = version"))
+    out.append("")
+    for sname in sorted(structs):
+        emit_struct_body(sname, structs[sname].fields, api, i, out, False, "Hashable, Sendable", memberwise=True)
+        out.append(f"{i}}}")
+        out.append("")
+    out.append("}")
+    out.append("")
+
+
+def render_embedded(api):
+    out = [
+        "// Generated by scripts/gen_protocol.py from protocol/definitions/embedded — do not edit.",
+        "// swift-format-ignore-file",
+        "import NIOCore",
+        "",
+    ]
+    emit_embedded(api, out)
+    return "\n".join(out).rstrip() + "\n"
+
+
 def lower_first(s):
     return s[0].lower() + s[1:]
 
@@ -721,6 +831,17 @@ def render_keys(apis):
     return "\n".join(["import NIOCore", ""] + out) + "\n"
 
 
+EMBEDDED = "embedded"  # subdirectory of DEFS, and of OUT (capitalised) for the generated files
+EMBEDDED_OUT = "Embedded"
+
+
+def embedded_defs():
+    d = os.path.join(DEFS, EMBEDDED)
+    if not os.path.isdir(d):
+        return []
+    return [os.path.join(d, fn) for fn in sorted(os.listdir(d)) if fn.endswith(".def")]
+
+
 def generate(outdir):
     apis = []
     for fn in sorted(os.listdir(DEFS)):
@@ -730,6 +851,8 @@ def generate(outdir):
     os.makedirs(outdir, exist_ok=True)
     written = set()
     for a in apis:
+        if a.embedded:
+            raise DefError(f"{a.name}: a `message` belongs in definitions/{EMBEDDED}/")
         fn = f"{a.name}.swift"
         with open(os.path.join(outdir, fn), "w") as f:
             f.write(render_api(a))
@@ -737,14 +860,37 @@ def generate(outdir):
     with open(os.path.join(outdir, "APIKey.swift"), "w") as f:
         f.write(render_keys(apis))
     written.add("APIKey.swift")
+    embedded = [parse_file(p) for p in embedded_defs()]
+    if embedded:
+        os.makedirs(os.path.join(outdir, EMBEDDED_OUT), exist_ok=True)
+    for m in embedded:
+        if not m.embedded:
+            raise DefError(f"{m.name}: definitions/{EMBEDDED}/ holds `message` definitions only")
+        fn = os.path.join(EMBEDDED_OUT, f"{m.name}.swift")
+        with open(os.path.join(outdir, fn), "w") as f:
+            f.write(render_embedded(m))
+        written.add(fn)
     return written
+
+
+def generated_files(outdir):
+    """The .swift files under outdir (one level of subdirectories), as relative paths."""
+    found = set()
+    if not os.path.isdir(outdir):
+        return found
+    for fn in os.listdir(outdir):
+        if fn.endswith(".swift"):
+            found.add(fn)
+        elif os.path.isdir(os.path.join(outdir, fn)):
+            found |= {os.path.join(fn, g) for g in os.listdir(os.path.join(outdir, fn)) if g.endswith(".swift")}
+    return found
 
 
 def main():
     if "--check" in sys.argv:
         with tempfile.TemporaryDirectory() as tmp:
             written = generate(tmp)
-            existing = {f for f in os.listdir(OUT) if f.endswith(".swift")} if os.path.isdir(OUT) else set()
+            existing = generated_files(OUT)
             bad = sorted(existing ^ written)
             for fn in sorted(written & existing):
                 if not filecmp.cmp(os.path.join(tmp, fn), os.path.join(OUT, fn), shallow=False):
@@ -760,12 +906,13 @@ def main():
                 a = parse_file(os.path.join(DEFS, fn))
                 resolve_structs(a.request, a, fn)
                 resolve_structs(a.response, a, fn)
+        for p in embedded_defs():
+            m = parse_file(p)
+            resolve_structs(m.request, m, p)
         print("definitions parse")
         return
-    if os.path.isdir(OUT):
-        for fn in os.listdir(OUT):
-            if fn.endswith(".swift"):
-                os.remove(os.path.join(OUT, fn))
+    for fn in generated_files(OUT):
+        os.remove(os.path.join(OUT, fn))
     written = generate(OUT)
     print(f"wrote {len(written)} files to {os.path.relpath(OUT, ROOT)}")
 

@@ -1,4 +1,5 @@
 import BrookPipeline
+import BrookProtocol
 import Logging
 import Synchronization
 import Testing
@@ -49,8 +50,8 @@ final class CapturedLog: Sendable {
             try await running.stop()
             let entries = log.all.filter { $0.message == "record dead-lettered" }
             #expect(entries.map(\.level) == [.warning])
-            #expect(entries.first?.metadata[PipelineLogKey.offset] == "1")
-            #expect(entries.first?.metadata[PipelineLogKey.key] == "k2")
+            #expect(entries.first?.metadata[BrookLogKey.offset] == "1")
+            #expect(entries.first?.metadata[BrookLogKey.key] == "k2")
             #expect(!log.all.contains { $0.level >= .error })
         }
     }

@@ -1,5 +1,6 @@
 import Brook
 import BrookPipeline
+import BrookProtocol
 import CoreMetrics
 import Foundation
 import Synchronization
@@ -40,7 +41,7 @@ final class TestMetrics: MetricsFactory, Sendable {
     @Test func lagInRecordsAndSecondsCountsAndFixedLabels() async throws {
         try await withPipelineBroker { broker in
             try await broker.createTopic("obs", partitions: 1)
-            let old = Int64(Date().timeIntervalSince1970 * 1000) - 10_000
+            let old = currentTimeMillis() - 10_000
             for i in 0..<5 {
                 _ = try await broker.producer.send(ProducerRecord(topic: "obs", partition: 0, key: "k", value: "v\(i)", timestamp: old + Int64(i)))
             }

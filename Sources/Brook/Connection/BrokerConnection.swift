@@ -53,7 +53,7 @@ public final class BrokerConnection: Sendable {
         let channel: any Channel
         do {
             channel = try await ClientBootstrap(group: eventLoopGroup)
-                .connectTimeout(.nanoseconds(Int64(config.connectTimeout.components.seconds * 1_000_000_000 + config.connectTimeout.components.attoseconds / 1_000_000_000)))
+                .connectTimeout(.nanoseconds(config.connectTimeout.nanoseconds))
                 .channelOption(.socketOption(.tcp_nodelay), value: 1)
                 // Reads of up to 256 KiB: a ~1 MiB fetch response took 16 reads of NIO's default
                 // 64 KiB, each a syscall and a pass down the pipeline (consumer 1 KiB: 0.94x ->
@@ -77,7 +77,7 @@ public final class BrokerConnection: Sendable {
             throw KafkaClientError.unreachable("\(address): \(Self.shortReason(error))")
         }
         var l = logger
-        l[metadataKey: "kafka.broker"] = "\(address)"
+        l[metadataKey: BrookLogKey.broker] = "\(address)"
         let conn = BrokerConnection(address: address, nodeId: nodeId, channel: channel, config: config, logger: l)
         do {
             try await conn.negotiateVersions()
@@ -149,18 +149,22 @@ public final class BrokerConnection: Sendable {
         request.encode(into: &body, version: version)
         let promise = channel.eventLoop.makePromise(of: ByteBuffer.self)
         let out = OutboundRequest(apiKey: R.apiKey, version: version, clientId: clientId, body: body, expectsResponse: expectsResponse, promise: promise)
-        let limit = timeout ?? requestTimeout
-        let nanos = limit.components.seconds * 1_000_000_000 + limit.components.attoseconds / 1_000_000_000
+        startRequestTimer(promise, apiKey: R.apiKey, limit: timeout ?? requestTimeout)
+        channel.writeAndFlush(out).whenFailure { promise.fail($0) }
+        return try await promise.futureResult.get()
+    }
+
+    /// The request timer of every request (`send` and the producer's `enqueue`): fails the
+    /// response after `limit` and closes the connection, because a request that times out
+    /// poisons the in-order response stream. Cancelled when the response comes.
+    func startRequestTimer(_ promise: EventLoopPromise<ByteBuffer>, apiKey: APIKey, limit: Duration) {
         let channel = self.channel
         let address = self.address
-        // A request that times out poisons the in-order response stream: close the connection.
-        let timer = channel.eventLoop.scheduleTask(in: .nanoseconds(nanos)) {
-            promise.fail(KafkaClientError.timedOut("\(R.apiKey.name) to \(address) after \(limit)"))
+        let timer = channel.eventLoop.scheduleTask(in: .nanoseconds(limit.nanoseconds)) {
+            promise.fail(KafkaClientError.timedOut("\(apiKey.name) to \(address) after \(limit)"))
             channel.close(promise: nil)
         }
         promise.futureResult.whenComplete { _ in timer.cancel() }
-        channel.writeAndFlush(out).whenFailure { promise.fail($0) }
-        return try await promise.futureResult.get()
     }
 
     public func close() {

@@ -186,7 +186,7 @@ enum StickyAssignment {
             return ga != gb ? ga > gb : a.offset < b.offset
         }.map(\.element)
         for m in byGeneration {
-            for tp in m.subscription.ownedPartitions where owners[tp] == nil && exists(tp) && subscriptions[m.memberId]!.contains(tp.topic) {
+            for tp in m.subscription.ownedTopicPartitions where owners[tp] == nil && exists(tp) && subscriptions[m.memberId]!.contains(tp.topic) {
                 owners[tp] = m.memberId
                 assignment[m.memberId]!.append(tp)
             }

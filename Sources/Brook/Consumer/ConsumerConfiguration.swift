@@ -137,9 +137,3 @@ public struct ConsumerConfiguration: Sendable {
         }
     }
 }
-
-/// Whole milliseconds of `d` (truncated).
-func consumerMillis(_ d: Duration) -> Int64 {
-    let c = d.components
-    return c.seconds * 1000 + c.attoseconds / 1_000_000_000_000_000
-}

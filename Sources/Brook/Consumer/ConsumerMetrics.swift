@@ -1,3 +1,4 @@
+import BrookProtocol
 import Foundation
 import Metrics
 import Synchronization
@@ -88,11 +89,6 @@ final class ConsumerMetrics: Sendable {
     }
 }
 
-/// Milliseconds since the epoch.
-func consumerNowMs() -> Int64 {
-    Int64((Date().timeIntervalSince1970 * 1000).rounded())
-}
-
 extension KafkaConsumer {
     func runMetrics() async {
         while !Task.isCancelled {
@@ -107,6 +103,6 @@ extension KafkaConsumer {
 
     func updateMetrics() {
         let (lags, bytes) = state.withLock { ($0.lag(), $0.bufferedBytes) }
-        metrics.update(lags, prefetchBytes: bytes, nowMs: consumerNowMs())
+        metrics.update(lags, prefetchBytes: bytes, nowMs: currentTimeMillis())
     }
 }

@@ -1,29 +1,6 @@
 import BrookProtocol
 import NIOCore
 
-/// A partition of a topic.
-public struct TopicPartition: Hashable, Sendable, Comparable, CustomStringConvertible {
-    public var topic: String
-    public var partition: Int32
-
-    public init(topic: String, partition: Int32) {
-        self.topic = topic
-        self.partition = partition
-    }
-
-    public init(_ topic: String, _ partition: Int32) {
-        self.init(topic: topic, partition: partition)
-    }
-
-    /// Ordered by topic, then partition.
-    public static func < (a: TopicPartition, b: TopicPartition) -> Bool {
-        a.topic == b.topic ? a.partition < b.partition : a.topic < b.topic
-    }
-
-    /// `topic-partition`, as Kafka tools print it.
-    public var description: String { "\(topic)-\(partition)" }
-}
-
 /// One record as the consumer hands it to the application.
 ///
 /// Key, value and header values are slices of the (decompressed) fetch response: no copies.

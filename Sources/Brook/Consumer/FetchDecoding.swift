@@ -236,8 +236,8 @@ struct FetchDecoding: Sendable {
     }
 
     static func metadata(_ tp: TopicPartition, _ offset: Int64, _ error: (any Error)? = nil) -> Logger.Metadata {
-        var m: Logger.Metadata = ["kafka.topic": "\(tp.topic)", "kafka.partition": "\(tp.partition)", "kafka.offset": "\(offset)"]
-        if let error { m["error"] = "\(error)" }
+        var m: Logger.Metadata = [BrookLogKey.topic: "\(tp.topic)", BrookLogKey.partition: "\(tp.partition)", BrookLogKey.offset: "\(offset)"]
+        if let error { m[BrookLogKey.error] = "\(error)" }
         return m
     }
 }

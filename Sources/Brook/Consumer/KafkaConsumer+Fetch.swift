@@ -17,7 +17,7 @@ extension KafkaConsumer {
                 } catch is CancellationError {
                     break
                 } catch {
-                    logger.debug("resolving positions or leaders failed; retrying", metadata: ["error": "\(error)"])
+                    logger.debug("resolving positions or leaders failed; retrying", metadata: [BrookLogKey.error: "\(error)"])
                     retrySoon = true
                 }
                 let leaders = state.withLock { s in Set(s.partitions.values.compactMap(\.leader)) }
@@ -100,7 +100,7 @@ extension KafkaConsumer {
             resets2 += more
             if committed.count > 0 { fetchSignal.signal() }
             for (tp, offset) in committed {
-                logger.debug("committed offset", metadata: ["kafka.topic": "\(tp.topic)", "kafka.partition": "\(tp.partition)", "kafka.offset": "\(offset)"])
+                logger.debug("committed offset", metadata: [BrookLogKey.topic: "\(tp.topic)", BrookLogKey.partition: "\(tp.partition)", BrookLogKey.offset: "\(offset)"])
             }
         }
         if resets2.isEmpty { return }
@@ -130,7 +130,7 @@ extension KafkaConsumer {
                 for (tp, epoch) in tps {
                     if let o = offsets[tp] {
                         s.resolve(tp, epoch: epoch, offset: o)
-                        logger.debug("offset reset", metadata: ["kafka.topic": "\(tp.topic)", "kafka.partition": "\(tp.partition)", "kafka.offset": "\(o)", "timestamp": "\(timestamp)"])
+                        logger.debug("offset reset", metadata: [BrookLogKey.topic: "\(tp.topic)", BrookLogKey.partition: "\(tp.partition)", BrookLogKey.offset: "\(o)", BrookLogKey.timestamp: "\(timestamp)"])
                     }
                 }
             }
@@ -186,7 +186,7 @@ extension KafkaConsumer {
                         stale = true
                         state.withLock { $0.partitions[tp]?.leader = nil }
                     } else {
-                        logger.warning("ListOffsets failed", metadata: ["kafka.topic": "\(tp.topic)", "kafka.partition": "\(tp.partition)", "error": "\(code.summary)"])
+                        logger.warning("ListOffsets failed", metadata: [BrookLogKey.topic: "\(tp.topic)", BrookLogKey.partition: "\(tp.partition)", BrookLogKey.error: "\(code.summary)"])
                     }
                 }
             }
@@ -257,7 +257,7 @@ extension KafkaConsumer {
                     fetchSignal.signal()
                 }
                 if !isRunning { return }
-                logger.debug("fetch failed", metadata: ["kafka.broker": "\(node)", "error": "\(error)"])
+                logger.debug("fetch failed", metadata: [BrookLogKey.broker: "\(node)", BrookLogKey.error: "\(error)"])
                 try? await Task.sleep(for: configuration.client.retryBackoff * min(failures, 10))
             }
         }
@@ -278,7 +278,7 @@ extension KafkaConsumer {
     private func fetchRequest(_ plan: FetchPlan, config: ConsumerConfiguration.Fetch) -> FetchRequest {
         var req = FetchRequest()
         req.replicaId = -1
-        req.maxWaitMs = Int32(clamping: consumerMillis(config.maxWait))
+        req.maxWaitMs = Int32(clamping: config.maxWait.milliseconds)
         req.minBytes = config.minBytes
         req.maxBytes = plan.maxBytes
         req.isolationLevel = 0

@@ -86,7 +86,7 @@ extension KafkaConsumer {
                 return s.group.commitReceived(firstError, attempt: attempt)
             }
             if case .done = action {
-                logger.trace("committed offsets", metadata: ["offsets": "\(done.map { "\($0.key)@\($0.value)" }.sorted())"])
+                logger.trace("committed offsets", metadata: [BrookLogKey.offsets: "\(done.map { "\($0.key)@\($0.value)" }.sorted())"])
                 return
             }
             try await run(action, on: conn)
@@ -149,7 +149,7 @@ extension KafkaConsumer {
         case .fail(let error):
             throw error
         case .failLostGeneration(let error, let code):
-            logger.warning("member is no longer in the group's generation", metadata: ["reason": "commit", "error": "\(code.summary)"])
+            logger.warning("member is no longer in the group's generation", metadata: [BrookLogKey.reason: "commit", BrookLogKey.error: "\(code.summary)"])
             groupSignal.signal()
             throw error
         case .failFenced(let membership, let thrown):
@@ -191,7 +191,7 @@ extension KafkaConsumer {
         do {
             try await commitOffsets(offsets)
         } catch {
-            logger.warning("auto-commit failed", metadata: ["error": "\(error)"])
+            logger.warning("auto-commit failed", metadata: [BrookLogKey.error: "\(error)"])
         }
     }
 }

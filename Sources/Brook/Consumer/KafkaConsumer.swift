@@ -82,7 +82,7 @@ public final class KafkaConsumer: Sendable {
         try configuration.validate()
         self.configuration = configuration
         var logger = logger
-        if let g = configuration.groupId { logger[metadataKey: "kafka.group"] = "\(g)" }
+        if let g = configuration.groupId { logger[metadataKey: BrookLogKey.group] = "\(g)" }
         self.logger = logger
         self.cluster = KafkaCluster(config: configuration.client, eventLoopGroup: eventLoopGroup, logger: logger)
         self.listener = rebalanceListener

@@ -1,3 +1,5 @@
+import BrookProtocol
+
 /// Callbacks around partition ownership changes (Kafka's `ConsumerRebalanceListener`).
 ///
 /// They run on the consumer's group task, one at a time, while the rebalance waits for them

@@ -15,14 +15,7 @@ extension BrokerConnection {
         var out = OutboundRequest(apiKey: .produce, version: version, clientId: clientId, body: segments.removeFirst(),
                                   expectsResponse: expectsResponse, promise: promise)
         out.tail = segments
-        let channel = self.channel
-        let address = self.address
-        // As in `send`: a request that times out poisons the in-order response stream.
-        let timer = channel.eventLoop.scheduleTask(in: .nanoseconds(timeout.nanoseconds)) {
-            promise.fail(KafkaClientError.timedOut("\(APIKey.produce.name) to \(address) after \(timeout)"))
-            channel.close(promise: nil)
-        }
-        promise.futureResult.whenComplete { _ in timer.cancel() }
+        startRequestTimer(promise, apiKey: .produce, limit: timeout)
         channel.writeAndFlush(out).whenFailure { promise.fail($0) }
         return promise.futureResult
     }

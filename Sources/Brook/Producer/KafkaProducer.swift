@@ -56,7 +56,7 @@ public final class KafkaProducer: Service, Sendable {
         self.configuration = configuration
         if case .default = configuration.partitioner { hashesKeys = true } else { hashesKeys = false }
         var l = logger
-        l[metadataKey: "kafka.client_id"] = "\(configuration.client.clientId)"
+        l[metadataKey: BrookLogKey.clientId] = "\(configuration.client.clientId)"
         engine = ProducerEngine(config: config, cluster: cluster, logger: l)
         engine.start()
     }

@@ -30,7 +30,7 @@ extension ProducerEngine {
 
     /// Updates partitions and leaders; starts senders for brokers that became leaders.
     func install(_ updated: [ClusterMetadata.Topic]) {
-        let wake: [WakeupSignal] = state.withLock { s in
+        let wake: [AsyncSignal] = state.withLock { s in
             var newNodes: [Int32] = []
             for t in updated {
                 let topic = s.topics[t.name] ?? {
@@ -60,7 +60,7 @@ extension ProducerEngine {
                 topic.available = available
             }
             for node in Set(newNodes) {
-                let signal = WakeupSignal()
+                let signal = AsyncSignal()
                 let task = Task { await self.runSender(node: node, signal: signal) }
                 s.senders[node] = SenderHandle(signal: signal, task: task)
             }
@@ -132,7 +132,7 @@ extension ProducerEngine {
                     let code = ErrorCode(rawValue: resp.errorCode) ?? .unknownServerError
                     throw KafkaClientError.broker(code, resource: "InitProducerId", message: nil)
                 }
-                let signals: [WakeupSignal] = state.withLock { s in
+                let signals: [AsyncSignal] = state.withLock { s in
                     s.idempotence.identityAssigned(ProducerIdentity(producerId: resp.producerId, epoch: resp.producerEpoch))
                     s.stats.identities += 1
                     return s.senderSignals

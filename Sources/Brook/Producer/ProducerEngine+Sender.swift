@@ -6,10 +6,10 @@ import NIOCore
 /// into produce requests, and feeds each answer to the state (``ProducerEngineState`` and its
 /// ``IdempotenceStateMachine``), then runs what they decided.
 extension ProducerEngine {
-    func runSender(node: Int32, signal: WakeupSignal) async {
+    func runSender(node: Int32, signal: AsyncSignal) async {
         await withDiscardingTaskGroup { group in
             var connectFailures = 0
-            var lastSettled: WakeupSignal?
+            var lastSettled: AsyncSignal?
             while true {
                 let (stop, work, wake): (Bool, Bool, ContinuousClock.Instant?) = state.withLock { s in
                     if s.stopped { return (true, false, nil) }
@@ -44,7 +44,7 @@ extension ProducerEngine {
                 // request's failure has turned its batches into retries, or the retry would come
                 // after newer sequences and the broker could no longer place it.
                 let previous = lastSettled
-                let settled = WakeupSignal()
+                let settled = AsyncSignal()
                 lastSettled = settled
                 group.addTask {
                     if let previous { await previous.wait(until: nil) }

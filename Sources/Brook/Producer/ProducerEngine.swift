@@ -20,7 +20,7 @@ final class ProducerEngine: Sendable {
 
     var stats: ProducerStats { state.withLock { $0.stats } }
 
-    let maintenanceSignal = WakeupSignal()
+    let maintenanceSignal = AsyncSignal()
     /// Delivery reports of `sendAsync` records, handed over per produce response.
     let reports: DeliveryReportBuffer
 
@@ -64,7 +64,7 @@ final class ProducerEngine: Sendable {
     ///   returned to the pool) when the record is appended.
     func append(_ record: ProducerRecord, keyHash: Int32?, held: inout Int,
                 waiter: SendWaiter?) -> AppendResult {
-        var wake: WakeupSignal?
+        var wake: AsyncSignal?
         let timestamp = record.timestamp ?? currentTimeMillis()
         let result = state.withLock { s in
             s.append(record, keyHash: keyHash, timestamp: timestamp, held: &held, waiter: waiter, wake: &wake)
@@ -88,7 +88,7 @@ final class ProducerEngine: Sendable {
         defer { timeout.cancel() }
         try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, any Error>) in
-                let (outcome, signals): (Bool?, [WakeupSignal]) = state.withLock { s in
+                let (outcome, signals): (Bool?, [AsyncSignal]) = state.withLock { s in
                     if s.stopped { return (false, []) }
                     if s.pool.take(bytes) { return (true, []) }
                     s.pool.enqueue(.init(id: id, bytes: bytes, continuation: c))
@@ -171,7 +171,7 @@ final class ProducerEngine: Sendable {
 
     func flush() async {
         await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
-            let signals: [WakeupSignal]? = state.withLock { s in
+            let signals: [AsyncSignal]? = state.withLock { s in
                 let target = s.nextBatchNumber - 1
                 let low = s.incomplete.min() ?? .max
                 if low > target { return nil }

@@ -34,7 +34,7 @@ struct BatchCompletion {
 
 /// A broker's sender task and the signal that wakes it.
 struct SenderHandle {
-    let signal: WakeupSignal
+    let signal: AsyncSignal
     let task: Task<Void, Never>
 }
 
@@ -96,7 +96,7 @@ struct ProducerEngineState {
     }
 
     var idempotent: Bool { idempotence.enabled }
-    var senderSignals: [WakeupSignal] { senders.values.map(\.signal) }
+    var senderSignals: [AsyncSignal] { senders.values.map(\.signal) }
 
     // MARK: - appending
 
@@ -119,7 +119,7 @@ struct ProducerEngineState {
     ///   returned to the pool) when the record is appended.
     @inline(__always)
     mutating func append(_ record: ProducerRecord, keyHash: Int32?, timestamp: Int64, held: inout Int,
-                         waiter: SendWaiter?, wake: inout WakeupSignal?) -> AppendResult {
+                         waiter: SendWaiter?, wake: inout AsyncSignal?) -> AppendResult {
         if closing { return .failed(idempotence.fatal ?? .shutdown) }
         let topic: TopicState
         if let last = lastTopic, last.name == record.topic {

@@ -241,21 +241,11 @@ public final class Broker: Sendable {
     }
 }
 
-public struct TopicPartition: Hashable, Sendable, CustomStringConvertible {
-    public var topic: String
-    public var partition: Int32
-    public init(topic: String, partition: Int32) {
-        self.topic = topic
-        self.partition = partition
-    }
-    public var description: String { "\(topic)-\(partition)" }
-}
-
 func nowMs() -> Int64 {
-    Int64(Date().timeIntervalSince1970 * 1000)
+    currentTimeMillis()
 }
 
 func elapsedNanos(since start: ContinuousClock.Instant) -> Int64 {
     let d = ContinuousClock.now - start
-    return d.components.seconds * 1_000_000_000 + d.components.attoseconds / 1_000_000_000
+    return d.nanoseconds
 }

@@ -170,11 +170,11 @@ final class ClassicGroup {
     var syncDeadline: Int64?
 
     /// Committed offsets, exactly as the offsets log has them (applied once durable).
-    var offsets: [GroupTopicPartition: ConsumerOffsets.OffsetCommitValue] = [:]
+    var offsets: [GroupTopicPartition: OffsetCommitValue] = [:]
     /// Commits queued for the log, per partition (such partitions are not expired).
     var pendingOffsetCommits: [GroupTopicPartition: Int] = [:]
     /// The group metadata value last written to the log (what a compacted log would keep).
-    var persistedMetadata: ConsumerOffsets.GroupMetadataValue?
+    var persistedMetadata: GroupMetadataValue?
 
     init(groupId: String, now: Int64) {
         self.groupId = groupId
@@ -354,14 +354,15 @@ final class ClassicGroup {
     }
 
     /// Topics the live members subscribe to (over all their protocols), or nil when a member's
-    /// metadata is not a consumer subscription (then every topic counts as subscribed).
+    /// metadata does not decode as a consumer subscription (then every topic counts as subscribed).
     func subscribedTopics() -> Set<String>? {
         guard protocolType == ConsumerProtocol.protocolType else { return nil }
         var topics = Set<String>()
         for m in members.values {
             for p in m.protocols {
-                guard let t = ConsumerProtocol.subscribedTopics(p.metadata) else { return nil }
-                topics.formUnion(t)
+                // Undecodable metadata is not a consumer subscription, as in Kafka's coordinator.
+                guard let subscription = try? ConsumerProtocolSubscription(decoding: p.metadata) else { return nil }
+                topics.formUnion(subscription.topics)
             }
         }
         return topics
@@ -372,17 +373,17 @@ final class ClassicGroup {
     }
 
     /// The group metadata record for the log, with `assignments` overriding members' current ones.
-    func metadataValue(now: Int64, assignments: [String: ByteBuffer]? = nil) -> ConsumerOffsets.GroupMetadataValue {
-        ConsumerOffsets.GroupMetadataValue(
+    func metadataValue(now: Int64, assignments: [String: ByteBuffer]? = nil) -> GroupMetadataValue {
+        GroupMetadataValue(
             protocolType: protocolType ?? "",
             generation: generationId,
             protocolName: protocolName,
             leader: members.isEmpty ? nil : leaderId,
             currentStateTimestamp: stateTimestamp ?? now,
             members: orderedMembers.map { m in
-                ConsumerOffsets.MemberMetadata(
+                GroupMetadataValue.MemberMetadata(
                     memberId: m.memberId, groupInstanceId: m.groupInstanceId, clientId: m.clientId, clientHost: m.clientHost,
-                    rebalanceTimeoutMs: m.rebalanceTimeoutMs, sessionTimeoutMs: m.sessionTimeoutMs,
+                    rebalanceTimeout: m.rebalanceTimeoutMs, sessionTimeout: m.sessionTimeoutMs,
                     subscription: protocolName.flatMap { m.metadata(for: $0) } ?? ByteBuffer(),
                     assignment: assignments?[m.memberId] ?? m.assignment)
             })
@@ -390,18 +391,18 @@ final class ClassicGroup {
 
     /// Rebuilds membership from a loaded group metadata record: Stable with its members (who must
     /// heartbeat within their session), or Empty.
-    func restore(from v: ConsumerOffsets.GroupMetadataValue, now: Int64) {
+    func restore(from v: GroupMetadataValue, now: Int64) {
         protocolType = v.protocolType.isEmpty ? nil : v.protocolType
         generationId = v.generation
         protocolName = v.protocolName
         for m in v.members where members[m.memberId] == nil {
             let member = ClassicGroupMember(
                 memberId: m.memberId, groupInstanceId: m.groupInstanceId, clientId: m.clientId, clientHost: m.clientHost,
-                rebalanceTimeoutMs: m.rebalanceTimeoutMs, sessionTimeoutMs: m.sessionTimeoutMs,
+                rebalanceTimeoutMs: m.rebalanceTimeout, sessionTimeoutMs: m.sessionTimeout,
                 protocolType: v.protocolType,
                 protocols: v.protocolName.map { [GroupProtocol(name: $0, metadata: m.subscription)] } ?? [])
             member.assignment = m.assignment
-            member.heartbeatDeadline = now + Int64(m.sessionTimeoutMs)
+            member.heartbeatDeadline = now + Int64(m.sessionTimeout)
             add(member)
         }
         protocolType = v.protocolType.isEmpty ? nil : v.protocolType

@@ -3,7 +3,9 @@ import NIOCore
 
 /// The records of the internal `__consumer_offsets` topic, in Kafka's own encoding, so that tools
 /// reading that topic (`kafka-console-consumer --formatter OffsetsMessageFormatter`, kcat, …)
-/// understand what Brook writes and Brook understands what Kafka wrote.
+/// understand what Brook writes and Brook understands what Kafka wrote. The keys and values
+/// (`OffsetCommitKey`, `OffsetCommitValue`, `GroupMetadataKey`, `GroupMetadataValue`) are
+/// generated from `protocol/definitions/embedded`; this type pairs them into records.
 ///
 /// Keys start with an int16 version that names the record type:
 /// - 0 and 1: an offset commit, `(group string, topic string, partition int32)`;
@@ -24,82 +26,6 @@ public enum ConsumerOffsets {
     /// The value versions Brook writes.
     public static let offsetCommitValueVersion: Int16 = 3
     public static let groupMetadataValueVersion: Int16 = 3
-
-    public struct OffsetCommitKey: Hashable, Sendable {
-        public var group: String
-        public var topic: String
-        public var partition: Int32
-
-        public init(group: String, topic: String, partition: Int32) {
-            self.group = group
-            self.topic = topic
-            self.partition = partition
-        }
-    }
-
-    public struct OffsetCommitValue: Hashable, Sendable {
-        public var offset: Int64
-        /// -1 when unknown (and in versions before 3).
-        public var leaderEpoch: Int32
-        public var metadata: String
-        public var commitTimestamp: Int64
-        /// Only in version 1 (explicit per-commit retention of old clients); nil otherwise.
-        public var expireTimestamp: Int64?
-
-        public init(offset: Int64, leaderEpoch: Int32 = -1, metadata: String = "", commitTimestamp: Int64, expireTimestamp: Int64? = nil) {
-            self.offset = offset
-            self.leaderEpoch = leaderEpoch
-            self.metadata = metadata
-            self.commitTimestamp = commitTimestamp
-            self.expireTimestamp = expireTimestamp
-        }
-    }
-
-    public struct MemberMetadata: Hashable, Sendable {
-        public var memberId: String
-        public var groupInstanceId: String?
-        public var clientId: String
-        public var clientHost: String
-        public var rebalanceTimeoutMs: Int32
-        public var sessionTimeoutMs: Int32
-        /// The member's metadata for the group's selected protocol (for consumers, the subscription).
-        public var subscription: ByteBuffer
-        public var assignment: ByteBuffer
-
-        public init(
-            memberId: String, groupInstanceId: String?, clientId: String, clientHost: String,
-            rebalanceTimeoutMs: Int32, sessionTimeoutMs: Int32, subscription: ByteBuffer, assignment: ByteBuffer
-        ) {
-            self.memberId = memberId
-            self.groupInstanceId = groupInstanceId
-            self.clientId = clientId
-            self.clientHost = clientHost
-            self.rebalanceTimeoutMs = rebalanceTimeoutMs
-            self.sessionTimeoutMs = sessionTimeoutMs
-            self.subscription = subscription
-            self.assignment = assignment
-        }
-    }
-
-    public struct GroupMetadataValue: Hashable, Sendable {
-        /// "" for groups used only to store offsets.
-        public var protocolType: String
-        public var generation: Int32
-        public var protocolName: String?
-        public var leader: String?
-        /// When the group entered its current state; -1 when unknown (versions before 2).
-        public var currentStateTimestamp: Int64
-        public var members: [MemberMetadata]
-
-        public init(protocolType: String, generation: Int32, protocolName: String?, leader: String?, currentStateTimestamp: Int64, members: [MemberMetadata]) {
-            self.protocolType = protocolType
-            self.generation = generation
-            self.protocolName = protocolName
-            self.leader = leader
-            self.currentStateTimestamp = currentStateTimestamp
-            self.members = members
-        }
-    }
 
     public enum Key: Hashable, Sendable {
         case offsetCommit(OffsetCommitKey)
@@ -125,19 +51,21 @@ public enum ConsumerOffsets {
             }
         }
 
+        /// Writes the key at the version Brook writes, whatever version it was read at.
         public func encodeKey(into buf: inout ByteBuffer) {
             switch self {
-            case .offsetCommit(let k, _): ConsumerOffsets.encode(k, into: &buf)
-            case .groupMetadata(let g, _): ConsumerOffsets.encodeGroupMetadataKey(group: g, into: &buf)
+            case .offsetCommit(let k, _): k.encode(into: &buf, version: offsetCommitKeyVersion)
+            case .groupMetadata(let g, _): GroupMetadataKey(group: g).encode(into: &buf, version: groupMetadataKeyVersion)
             }
         }
 
-        /// Writes the value; returns false (writing nothing) for a tombstone.
+        /// Writes the value at the version Brook writes (a value read at an older version is
+        /// rewritten in the current one); returns false (writing nothing) for a tombstone.
         @discardableResult
         public func encodeValue(into buf: inout ByteBuffer) -> Bool {
             switch self {
-            case .offsetCommit(_, let v?): ConsumerOffsets.encode(v, into: &buf); return true
-            case .groupMetadata(_, let v?): ConsumerOffsets.encode(v, into: &buf); return true
+            case .offsetCommit(_, let v?): v.encode(into: &buf, version: offsetCommitValueVersion); return true
+            case .groupMetadata(_, let v?): v.encode(into: &buf, version: groupMetadataValueVersion); return true
             default: return false
             }
         }
@@ -154,126 +82,35 @@ public enum ConsumerOffsets {
         }
     }
 
-    // MARK: - keys
-
-    public static func encode(_ key: OffsetCommitKey, into buf: inout ByteBuffer) {
-        buf.writeInteger(offsetCommitKeyVersion)
-        buf.writeKafkaString(key.group, compact: false)
-        buf.writeKafkaString(key.topic, compact: false)
-        buf.writeInteger(key.partition)
-    }
-
-    public static func encodeGroupMetadataKey(group: String, into buf: inout ByteBuffer) {
-        buf.writeInteger(groupMetadataKeyVersion)
-        buf.writeKafkaString(group, compact: false)
-    }
+    // MARK: - keys and values
 
     /// Decodes a key; nil for key versions Brook does not handle (3 and above).
     public static func decodeKey(_ buffer: ByteBuffer) throws -> Key? {
-        var buf = buffer
-        let version = try buf.readKafkaInt(Int16.self, "key version")
-        switch version {
-        case 0, 1:
-            let group = try buf.readKafkaString(compact: false, "group")
-            let topic = try buf.readKafkaString(compact: false, "topic")
-            let partition = try buf.readKafkaInt(Int32.self, "partition")
-            return .offsetCommit(OffsetCommitKey(group: group, topic: topic, partition: partition))
-        case 2:
-            return .groupMetadata(group: try buf.readKafkaString(compact: false, "group"))
+        var peek = buffer
+        switch try peek.readKafkaInt(Int16.self, "key version") {
+        case OffsetCommitKey.versions:
+            // Versions 0 and 1 name the same record: keys compare equal whichever was read.
+            var key = try OffsetCommitKey(decoding: buffer)
+            key.version = offsetCommitKeyVersion
+            return .offsetCommit(key)
+        case GroupMetadataKey.versions:
+            return .groupMetadata(group: try GroupMetadataKey(decoding: buffer).group)
         default:
             return nil
         }
     }
 
-    // MARK: - offset commit values
-
-    public static func encode(_ value: OffsetCommitValue, into buf: inout ByteBuffer) {
-        buf.writeInteger(offsetCommitValueVersion)
-        buf.writeInteger(value.offset)
-        buf.writeInteger(value.leaderEpoch)
-        buf.writeKafkaString(value.metadata, compact: false)
-        buf.writeInteger(value.commitTimestamp)
-    }
-
     public static func decodeOffsetCommitValue(_ buffer: ByteBuffer) throws -> OffsetCommitValue {
-        var buf = buffer
-        let version = try buf.readKafkaInt(Int16.self, "value version")
-        guard (0...4).contains(version) else {
-            throw ProtocolError.invalidLength(field: "OffsetCommitValue version", length: Int(version))
-        }
-        let flexible = version >= 4
-        let offset = try buf.readKafkaInt(Int64.self, "offset")
-        let leaderEpoch: Int32 = version >= 3 ? try buf.readKafkaInt(Int32.self, "leaderEpoch") : -1
-        let metadata = try buf.readKafkaString(compact: flexible, "metadata")
-        let commitTimestamp = try buf.readKafkaInt(Int64.self, "commitTimestamp")
-        var expire: Int64? = nil
-        if version == 1 {
-            let e = try buf.readKafkaInt(Int64.self, "expireTimestamp")
-            expire = e < 0 ? nil : e
-        }
-        if flexible { _ = try buf.readTaggedFields { _, _ in false } }
-        return OffsetCommitValue(offset: offset, leaderEpoch: leaderEpoch, metadata: metadata, commitTimestamp: commitTimestamp, expireTimestamp: expire)
-    }
-
-    // MARK: - group metadata values
-
-    public static func encode(_ value: GroupMetadataValue, into buf: inout ByteBuffer) {
-        buf.writeInteger(groupMetadataValueVersion)
-        buf.writeKafkaString(value.protocolType, compact: false)
-        buf.writeInteger(value.generation)
-        buf.writeKafkaString(value.protocolName, compact: false)
-        buf.writeKafkaString(value.leader, compact: false)
-        buf.writeInteger(value.currentStateTimestamp)
-        buf.writeKafkaLength(value.members.count, compact: false, wide: true)
-        for m in value.members {
-            buf.writeKafkaString(m.memberId, compact: false)
-            buf.writeKafkaString(m.groupInstanceId, compact: false)
-            buf.writeKafkaString(m.clientId, compact: false)
-            buf.writeKafkaString(m.clientHost, compact: false)
-            buf.writeInteger(m.rebalanceTimeoutMs)
-            buf.writeInteger(m.sessionTimeoutMs)
-            buf.writeKafkaBytes(m.subscription, compact: false)
-            buf.writeKafkaBytes(m.assignment, compact: false)
-        }
+        try OffsetCommitValue(decoding: buffer)
     }
 
     public static func decodeGroupMetadataValue(_ buffer: ByteBuffer) throws -> GroupMetadataValue {
-        var buf = buffer
-        let version = try buf.readKafkaInt(Int16.self, "value version")
-        guard (0...4).contains(version) else {
-            throw ProtocolError.invalidLength(field: "GroupMetadataValue version", length: Int(version))
+        var value = try GroupMetadataValue(decoding: buffer)
+        // Version 0 has one timeout for both, as Kafka reads it.
+        if value.version < 1 {
+            for i in value.members.indices { value.members[i].rebalanceTimeout = value.members[i].sessionTimeout }
         }
-        let flexible = version >= 4
-        let protocolType = try buf.readKafkaString(compact: flexible, "protocolType")
-        let generation = try buf.readKafkaInt(Int32.self, "generation")
-        let protocolName = try buf.readKafkaNullableString(compact: flexible, "protocol")
-        let leader = try buf.readKafkaNullableString(compact: flexible, "leader")
-        let timestamp: Int64 = version >= 2 ? try buf.readKafkaInt(Int64.self, "currentStateTimestamp") : -1
-        let n = try buf.readKafkaLength(compact: flexible, wide: true, field: "members", minBytesPerElement: 8)
-        var members: [MemberMetadata] = []
-        members.reserveCapacity(max(n, 0))
-        for _ in 0..<max(n, 0) {
-            let memberId = try buf.readKafkaString(compact: flexible, "memberId")
-            let instanceId: String? = version >= 3 ? try buf.readKafkaNullableString(compact: flexible, "groupInstanceId") : nil
-            let clientId = try buf.readKafkaString(compact: flexible, "clientId")
-            let clientHost = try buf.readKafkaString(compact: flexible, "clientHost")
-            var rebalanceTimeout: Int32 = -1
-            if version >= 1 { rebalanceTimeout = try buf.readKafkaInt(Int32.self, "rebalanceTimeout") }
-            let sessionTimeout = try buf.readKafkaInt(Int32.self, "sessionTimeout")
-            if version < 1 { rebalanceTimeout = sessionTimeout }
-            let subscription = try buf.readKafkaBytes(compact: flexible, "subscription")
-            let assignment = try buf.readKafkaBytes(compact: flexible, "assignment")
-            if flexible { _ = try buf.readTaggedFields { _, _ in false } }
-            members.append(
-                MemberMetadata(
-                    memberId: memberId, groupInstanceId: instanceId, clientId: clientId, clientHost: clientHost,
-                    rebalanceTimeoutMs: rebalanceTimeout, sessionTimeoutMs: sessionTimeout,
-                    subscription: subscription, assignment: assignment))
-        }
-        if flexible { _ = try buf.readTaggedFields { _, _ in false } }
-        return GroupMetadataValue(
-            protocolType: protocolType, generation: generation, protocolName: protocolName, leader: leader,
-            currentStateTimestamp: timestamp, members: members)
+        return value
     }
 
     // MARK: - batches

@@ -69,13 +69,8 @@ public final class GroupCoordinator: Sendable {
     private let clock: @Sendable () -> Int64
     private let state: Mutex<GroupCoordinatorState>
 
-    /// Milliseconds since the epoch.
-    @Sendable public static func wallClockMillis() -> Int64 {
-        Int64((Date().timeIntervalSince1970 * 1000).rounded())
-    }
-
     public convenience init(offsetsLog: any OffsetsLog, config: GroupCoordinatorConfig = GroupCoordinatorConfig(), logger: Logger) {
-        self.init(offsetsLog: offsetsLog, config: config, logger: logger, clock: GroupCoordinator.wallClockMillis)
+        self.init(offsetsLog: offsetsLog, config: config, logger: logger, clock: { currentTimeMillis() })
     }
 
     /// - Parameter clock: milliseconds since the epoch; injectable for tests. Every timer of the

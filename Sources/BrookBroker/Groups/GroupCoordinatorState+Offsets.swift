@@ -68,7 +68,7 @@ extension GroupCoordinatorState {
                     continue
                 }
                 let timestamp = (version == 1 && p.commitTimestamp >= 0) ? p.commitTimestamp : now
-                let value = ConsumerOffsets.OffsetCommitValue(
+                let value = OffsetCommitValue(
                     offset: p.committedOffset, leaderEpoch: version >= 6 ? p.committedLeaderEpoch : -1,
                     metadata: metadata, commitTimestamp: timestamp)
                 let tp = GroupTopicPartition(topic: t.name, partition: p.partitionIndex)
@@ -110,7 +110,7 @@ extension GroupCoordinatorState {
 
     // MARK: - OffsetFetch
 
-    typealias FetchedTopic = (name: String, partitions: [(partition: Int32, value: ConsumerOffsets.OffsetCommitValue?)])
+    typealias FetchedTopic = (name: String, partitions: [(partition: Int32, value: OffsetCommitValue?)])
 
     /// Committed offsets of a group: the requested partitions (nil for unknown ones), or all of
     /// them when `topics` is nil.
@@ -122,7 +122,7 @@ extension GroupCoordinatorState {
             }
         }
         guard let group else { return [] }
-        var byTopic: [String: [(partition: Int32, value: ConsumerOffsets.OffsetCommitValue?)]] = [:]
+        var byTopic: [String: [(partition: Int32, value: OffsetCommitValue?)]] = [:]
         for (tp, v) in group.offsets.sorted(by: { $0.key < $1.key }) {
             byTopic[tp.topic, default: []].append((tp.partition, v))
         }
@@ -263,8 +263,9 @@ extension GroupCoordinatorState {
     /// after it became empty; standalone consumers' offsets expire that long after their commit.
     func expiredOffsets(_ g: ClassicGroup, now: Int64) -> [GroupTopicPartition] {
         let retention = config.offsetsRetentionMs
-        func expired(_ v: ConsumerOffsets.OffsetCommitValue, base: Int64) -> Bool {
-            if let e = v.expireTimestamp { return now >= e }
+        func expired(_ v: OffsetCommitValue, base: Int64) -> Bool {
+            // Only version 1 carries a per-commit expiry; -1 elsewhere.
+            if v.expireTimestamp >= 0 { return now >= v.expireTimestamp }
             return now - base >= retention
         }
         let candidates = g.offsets.filter { g.pendingOffsetCommits[$0.key] == nil }

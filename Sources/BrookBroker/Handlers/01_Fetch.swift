@@ -88,7 +88,7 @@ extension Broker {
                 if n >= minBytes || n > 0 && ContinuousClock.now >= deadline { for w in snapshot { w.state?.unregister(wake) }; break }
                 let left = ContinuousClock.now.duration(to: deadline)
                 if left <= .zero { for w in snapshot { w.state?.unregister(wake) }; break }
-                let ms = left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000
+                let ms = left.milliseconds
                 await wake.wait(timeoutMs: max(1, ms))
                 for w in snapshot { w.state?.unregister(wake) }
                 if !ctx.connection.isOpen { break }

@@ -269,13 +269,6 @@ enum Sys {
         }
     }
 
-    /// Wall-clock milliseconds since the epoch.
-    static func currentTimeMillis() -> Int64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_REALTIME, &ts)
-        return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
-    }
-
     /// Monotonic nanoseconds, for measuring durations.
     static func monotonicNanos() -> UInt64 {
         var ts = timespec()

@@ -156,7 +156,7 @@ public final class LogManager: Sendable {
             log?.detachForDeletion()
             let path = Sys.join(directory, Self.directoryName(for: tp))
             guard Sys.isDirectory(path) else { return }
-            let doomed = Sys.join(directory, "\(Self.directoryName(for: tp)).\(Sys.currentTimeMillis())\(Self.deleteSuffix)")
+            let doomed = Sys.join(directory, "\(Self.directoryName(for: tp)).\(currentTimeMillis())\(Self.deleteSuffix)")
             try Sys.rename(path, doomed)
             try Sys.syncDirectory(directory)
             try Sys.removeTree(doomed)

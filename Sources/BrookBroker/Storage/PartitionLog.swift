@@ -45,7 +45,7 @@ public final class PartitionLog: Sendable {
         logger: Logger = Logger(label: "brook.storage"),
         clock: (@Sendable () -> Int64)? = nil
     ) throws {
-        let clock = clock ?? { Sys.currentTimeMillis() }
+        let clock = clock ?? { currentTimeMillis() }
         var logger = logger
         logger[metadataKey: BrookLogKey.logDirectory] = "\(directory)"
         self.directory = directory

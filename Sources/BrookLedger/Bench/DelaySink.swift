@@ -1,5 +1,6 @@
 import Brook
 import BrookPipeline
+import BrookProtocol
 
 /// Wraps a sink and sleeps before every call: a slow database, for showing that the worker's
 /// memory stays bounded and lag grows instead (`brook ledger run --apply-delay-ms`).

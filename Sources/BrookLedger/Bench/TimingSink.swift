@@ -1,5 +1,6 @@
 import Brook
 import BrookPipeline
+import BrookProtocol
 import Foundation
 import Synchronization
 

@@ -1,3 +1,4 @@
+import BrookProtocol
 import Brook
 
 /// The balance and position rows of the accounts a stream store applied recently, kept in one

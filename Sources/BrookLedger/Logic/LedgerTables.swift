@@ -1,5 +1,6 @@
 import Brook
 import BrookPipeline
+import BrookProtocol
 
 /// What a database must offer inside a transaction for the shared batch step; SQLite and
 /// PostgreSQL differ only in their SQL.

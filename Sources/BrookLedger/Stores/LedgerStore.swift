@@ -1,5 +1,6 @@
 import Brook
 import BrookPipeline
+import BrookProtocol
 
 /// A ledger database: the exactly-once sink the pipeline writes into, plus the read side.
 ///

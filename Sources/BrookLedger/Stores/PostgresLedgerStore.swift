@@ -1,5 +1,6 @@
 import Brook
 import BrookPipeline
+import BrookProtocol
 import Logging
 import NIOCore
 import PostgresNIO

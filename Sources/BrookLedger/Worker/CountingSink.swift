@@ -1,5 +1,6 @@
 import Brook
 import BrookPipeline
+import BrookProtocol
 import Synchronization
 
 /// What a ``LedgerWorker`` has written to its store since it started, by kind: the generated

@@ -1,5 +1,6 @@
 import Brook
 import BrookPipeline
+import BrookProtocol
 import Foundation
 
 /// The group's lag as an exactly-once sink sees it: per partition, the log end offset minus the

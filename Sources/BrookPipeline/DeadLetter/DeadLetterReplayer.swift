@@ -129,7 +129,7 @@ public final class DeadLetterReplayer: Sendable {
                     if e.provenance.replayCount >= options.maxReplays {
                         logger.warning(
                             "replay refused: replayed too often",
-                            metadata: [PipelineLogKey.topic: "\(e.topic)", PipelineLogKey.partition: "\(e.partition)", PipelineLogKey.offset: "\(e.offset)", PipelineLogKey.key: "\(e.keyString ?? "")", "replays": "\(e.provenance.replayCount)"])
+                            metadata: [BrookLogKey.topic: "\(e.topic)", BrookLogKey.partition: "\(e.partition)", BrookLogKey.offset: "\(e.offset)", BrookLogKey.key: "\(e.keyString ?? "")", "replays": "\(e.provenance.replayCount)"])
                         result.refused.append(e)
                         if let k = e.key { heldKeys.insert(k) }
                         continue

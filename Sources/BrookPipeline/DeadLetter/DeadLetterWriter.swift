@@ -14,7 +14,7 @@ struct DeadLetterWriter: Sendable {
     func topic(for source: String) -> String { source + suffix }
 
     func send(_ record: ConsumerRecord, errorType: String, message: String, attempts: Int, reason: DeadLetterReason) async throws {
-        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        let now = currentTimeMillis()
         let headers = DeadLetterProvenance.headers(
             for: record, group: group, errorType: errorType, errorMessage: message, attempts: attempts, reason: reason, now: now)
         _ = try await producer.send(

@@ -1,4 +1,5 @@
 import Brook
+import BrookProtocol
 import CoreMetrics
 import Metrics
 import Synchronization

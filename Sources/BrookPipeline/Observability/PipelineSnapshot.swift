@@ -1,4 +1,5 @@
 import Brook
+import BrookProtocol
 
 /// A point-in-time view of a ``Pipeline`` for status pages and summary lines.
 public struct PipelineSnapshot: Sendable, Equatable {

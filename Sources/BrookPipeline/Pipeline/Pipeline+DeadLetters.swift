@@ -1,4 +1,5 @@
 import Brook
+import BrookProtocol
 import Logging
 import NIOCore
 
@@ -43,7 +44,7 @@ extension Pipeline {
         if ok {
             state.withLock { $0.parked += 1 }
             metrics.topic(tp.topic).parked.increment()
-            logger.info("record parked behind its quarantined key", metadata: PipelineLogKey.metadata(item.record))
+            logger.info("record parked behind its quarantined key", metadata: BrookLogKey.metadata(item.record))
         }
         return ok
     }
@@ -60,7 +61,7 @@ extension Pipeline {
                 try await self.quarantine.set(topic: item.record.topic, key: key, nil, producer: producer)
             }
             guard ok else { return false }
-            logger.info("quarantine released after replay", metadata: PipelineLogKey.metadata(item.record))
+            logger.info("quarantine released after replay", metadata: BrookLogKey.metadata(item.record))
         }
         return true
     }
@@ -76,7 +77,7 @@ extension Pipeline {
                 return true
             } catch {
                 attempt += 1
-                logger.warning("dead-letter write failed, retrying", metadata: [PipelineLogKey.error: "\(error)", PipelineLogKey.attempt: "\(attempt)"])
+                logger.warning("dead-letter write failed, retrying", metadata: [BrookLogKey.error: "\(error)", BrookLogKey.attempt: "\(attempt)"])
                 guard await backoff(attempt, tp: tp, epoch: epoch) else { return false }
             }
         }

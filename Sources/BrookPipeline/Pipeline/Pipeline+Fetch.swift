@@ -1,4 +1,5 @@
 import Brook
+import BrookProtocol
 import Logging
 import NIOCore
 
@@ -20,7 +21,7 @@ extension Pipeline {
                 let owned = consumer.assignment()
                 consumer.pause(Array(owned))
                 state.withLock { $0.pausedForBackpressure.formUnion(owned) }
-                if !paused { logger.debug("in-flight bound reached: partitions paused", metadata: ["partitions": "\(owned.count)"]) }
+                if !paused { logger.debug("in-flight bound reached: partitions paused", metadata: [BrookLogKey.partitions: "\(owned.count)"]) }
                 _ = await wakeups.next()
                 continue
             }
@@ -41,12 +42,12 @@ extension Pipeline {
             do {
                 batch = try await iterator.next()
             } catch let e as KafkaConsumerError where e.isFatal {
-                logger.error("consumer failed", metadata: [PipelineLogKey.error: "\(e)"])
+                logger.error("consumer failed", metadata: [BrookLogKey.error: "\(e)"])
                 return e
             } catch {
                 // Reported by the consumer but not the end of it (e.g. no offset for a partition):
                 // keep going with the others.
-                logger.error("consumer error", metadata: [PipelineLogKey.error: "\(error)"])
+                logger.error("consumer error", metadata: [BrookLogKey.error: "\(error)"])
                 try? await Task.sleep(for: configuration.consumer.client.retryBackoff)
                 continue
             }

@@ -1,4 +1,5 @@
 import Brook
+import BrookProtocol
 import Foundation
 import Logging
 import NIOCore
@@ -245,24 +246,24 @@ extension Pipeline {
         }
         guard fenced else { return }
         clients.withLock { $0?.consumer }?.pause([tp])
-        logger.warning("fenced by the sink: partition stopped until reassigned", metadata: [PipelineLogKey.topic: "\(tp.topic)", PipelineLogKey.partition: "\(tp.partition)", PipelineLogKey.error: "\(error)"])
+        logger.warning("fenced by the sink: partition stopped until reassigned", metadata: [BrookLogKey.topic: "\(tp.topic)", BrookLogKey.partition: "\(tp.partition)", BrookLogKey.error: "\(error)"])
     }
 
     /// A batch's log metadata: that of its first record (topic, partition, offset, key), the
     /// batch size, the error and the attempt.
     func batchMetadata(_ items: [PipelineItem<Value>], _ tp: TopicPartition, _ error: any Error, attempt: Int) -> Logger.Metadata {
-        var m: Logger.Metadata = items.first.map { PipelineLogKey.metadata($0.record) }
-            ?? [PipelineLogKey.topic: "\(tp.topic)", PipelineLogKey.partition: "\(tp.partition)"]
-        m["batch.records"] = "\(items.count)"
-        m[PipelineLogKey.error] = "\(error)"
-        m[PipelineLogKey.attempt] = "\(attempt)"
+        var m: Logger.Metadata = items.first.map { BrookLogKey.metadata($0.record) }
+            ?? [BrookLogKey.topic: "\(tp.topic)", BrookLogKey.partition: "\(tp.partition)"]
+        m[BrookLogKey.batchRecords] = "\(items.count)"
+        m[BrookLogKey.error] = "\(error)"
+        m[BrookLogKey.attempt] = "\(attempt)"
         return m
     }
 
     func recordMetadata(_ r: ConsumerRecord, _ e: RecordError, attempt: Int) -> Logger.Metadata {
-        var m = PipelineLogKey.metadata(r)
-        m[PipelineLogKey.error] = "\(e.type): \(e.message)"
-        m[PipelineLogKey.attempt] = "\(attempt)"
+        var m = BrookLogKey.metadata(r)
+        m[BrookLogKey.error] = "\(e.type): \(e.message)"
+        m[BrookLogKey.attempt] = "\(attempt)"
         return m
     }
 }

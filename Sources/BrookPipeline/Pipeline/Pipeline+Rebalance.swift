@@ -1,4 +1,5 @@
 import Brook
+import BrookProtocol
 import Logging
 
 extension Pipeline {
@@ -34,7 +35,7 @@ extension Pipeline {
                 for (tp, o) in stored { s.partitions[tp]?.stored = o }
             }
             positions = stored.filter { fresh.contains($0.key) }
-            logger.info("positions from the sink", metadata: ["offsets": "\(positions.sorted { $0.key < $1.key }.map { "\($0.key)@\($0.value)" })"])
+            logger.info("positions from the sink", metadata: [BrookLogKey.offsets: "\(positions.sorted { $0.key < $1.key }.map { "\($0.key)@\($0.value)" })"])
         }
         let ready = state.withLock { s -> [TopicPartition] in
             var ready: [TopicPartition] = []
@@ -52,7 +53,7 @@ extension Pipeline {
         do {
             try consumer.seek(to: positions.filter { ready.contains($0.key) })
         } catch {
-            logger.error("seek failed", metadata: [PipelineLogKey.error: "\(error)"])
+            logger.error("seek failed", metadata: [BrookLogKey.error: "\(error)"])
         }
         consumer.resume(ready)
     }
@@ -107,7 +108,7 @@ extension Pipeline {
             }
             for (_, (_, _, since)) in offsets { if let since { committed.record(now - since) } }
         } catch {
-            logger.warning("commit failed", metadata: [PipelineLogKey.error: "\(error)"])
+            logger.warning("commit failed", metadata: [BrookLogKey.error: "\(error)"])
         }
     }
 
@@ -120,7 +121,7 @@ extension Pipeline {
                 return
             } catch {
                 attempt += 1
-                logger.warning("\(what) failed, retrying", metadata: [PipelineLogKey.error: "\(error)", PipelineLogKey.attempt: "\(attempt)"])
+                logger.warning("\(what) failed, retrying", metadata: [BrookLogKey.error: "\(error)", BrookLogKey.attempt: "\(attempt)"])
                 try? await Task.sleep(for: configuration.retry.backoff(attempt: attempt))
             }
         }

@@ -83,7 +83,7 @@ public final class Pipeline<Value: Sendable>: Service, Sendable {
         self.decoder = decoder
         self.target = target
         var l = logger
-        l[metadataKey: PipelineLogKey.group] = "\(config.group)"
+        l[metadataKey: BrookLogKey.group] = "\(config.group)"
         self.logger = l
         self.metrics = PipelineMetrics(group: config.group, factory: metricsFactory ?? MetricsSystem.factory)
         self.quarantine = Quarantine(suffix: config.deadLetter.quarantineSuffix)
@@ -191,7 +191,7 @@ public final class Pipeline<Value: Sendable>: Service, Sendable {
     public func snapshot() -> PipelineSnapshot {
         let lag = clients.withLock { $0?.consumer.lag() } ?? [:]
         let paused = clients.withLock { $0.map { $0.consumer.paused() } } ?? []
-        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        let now = currentTimeMillis()
         return state.withLock { s in
             var parts: [TopicPartition: PipelineSnapshot.Partition] = [:]
             for (tp, c) in s.partitions {

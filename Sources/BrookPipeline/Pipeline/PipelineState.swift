@@ -1,4 +1,5 @@
 import Brook
+import BrookProtocol
 import NIOCore
 
 /// One accepted record, decoded (or not), waiting in a lane or being processed.

@@ -1,4 +1,5 @@
 import Brook
+import BrookProtocol
 
 /// Thrown by a ``TransactionalSink`` when the stored offset is not the one the member expected:
 /// another member owns the partition now, so this member must stop working on it.

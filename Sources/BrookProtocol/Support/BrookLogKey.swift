@@ -22,11 +22,26 @@ public enum BrookLogKey {
     public static let error = "error"
     public static let message = "message"
 
+    // MARK: client and pipeline
+
+    /// A list of partitions (assigned, revoked, lost), or a count of them.
+    public static let partitions = "partitions"
+    /// Committed or restored positions, as `topic-partition@offset`.
+    public static let offsets = "offsets"
+    /// The timestamp an offset was looked up for.
+    public static let timestamp = "timestamp"
+    /// Partition counts of the subscribed topics before and after a change.
+    public static let partitionCountsBefore = "before"
+    public static let partitionCountsNow = "now"
+    /// Records in a batch handed to a sink.
+    public static let batchRecords = "batch.records"
+
     // MARK: broker (server, storage, group coordinator)
 
     public static let host = "host"
     public static let port = "port"
     public static let dataDirectory = "data_dir"
+    /// Why something happened (a member left its generation, a segment was truncated, …).
     public static let reason = "reason"
     /// A static member's `group.instance.id`.
     public static let groupInstanceId = "instance"

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Brook
+import BrookProtocol
 import Foundation
 import NIOCore
 

@@ -285,7 +285,7 @@ enum LedgerCLI {
             if case .dataDirectory(let reader) = source { throw CommandFailure("topic '\(topic)' has no partition logs in \(reader.directory)") }
             throw CommandFailure("topic '\(topic)' not found")
         }
-        let partitions = ids.map { Brook.TopicPartition(topic: topic, partition: $0) }
+        let partitions = ids.map { BrookProtocol.TopicPartition(topic: topic, partition: $0) }
         // Offsets, balances and counts from one snapshot of the database, so they agree while
         // workers write; the topic is read afterwards, up to those offsets.
         let state = try await store.state(group: group, partitions: partitions)
@@ -297,7 +297,7 @@ enum LedgerCLI {
         var records: [VerifyRecord] = []
         var beyond = 0
         try await source.forEachRecord(topic) { partition, offset, value, _ in
-            guard offset < stored[Brook.TopicPartition(topic: topic, partition: partition)] ?? 0 else {
+            guard offset < stored[BrookProtocol.TopicPartition(topic: topic, partition: partition)] ?? 0 else {
                 beyond += 1
                 return
             }
@@ -333,9 +333,9 @@ enum LedgerCLI {
         var stable = 0
         while ContinuousClock.now < deadline {
             let ends = try await admin.listOffsets(topic: topic, spec: .latest)
-            let tps = ends.keys.map { Brook.TopicPartition(topic: topic, partition: $0) }
+            let tps = ends.keys.map { BrookProtocol.TopicPartition(topic: topic, partition: $0) }
             let stored = try await store.storedOffsets(group: group, partitions: tps)
-            let behind = ends.filter { $0.value > 0 && (stored[Brook.TopicPartition(topic: topic, partition: $0.key)] ?? 0) < $0.value }
+            let behind = ends.filter { $0.value > 0 && (stored[BrookProtocol.TopicPartition(topic: topic, partition: $0.key)] ?? 0) < $0.value }
             // Twice in a row: the outbox may still add a transfer credit right after the last apply.
             if behind.isEmpty { stable += 1; if stable >= 3 { return } } else { stable = 0 }
             try await Task.sleep(for: .milliseconds(300))

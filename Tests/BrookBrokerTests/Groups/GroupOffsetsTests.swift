@@ -278,7 +278,7 @@ import Testing
         #expect(str() == "/127.0.0.1")
         #expect(v.readInteger(as: Int32.self) == 5000)
         #expect(v.readInteger(as: Int32.self) == 10_000)
-        #expect(ConsumerProtocol.subscribedTopics(bytes()) == ["t"])
+        #expect((try? ConsumerProtocolSubscription(decoding: bytes()))?.topics == ["t"])
         #expect(bytes().groupTestString == "a-\(ids[0])")
         #expect(v.readableBytes == 0)
     }
@@ -292,7 +292,7 @@ import Testing
         v1.writeInteger(Int64(1000))
         v1.writeInteger(Int64(2000))
         let o = try ConsumerOffsets.decodeOffsetCommitValue(v1)
-        #expect(o == .init(offset: 42, leaderEpoch: -1, metadata: "", commitTimestamp: 1000, expireTimestamp: 2000))
+        #expect(o == .init(version: 1, offset: 42, leaderEpoch: -1, metadata: "", commitTimestamp: 1000, expireTimestamp: 2000))
 
         var g0 = ByteBuffer()
         g0.writeInteger(Int16(0))
@@ -310,20 +310,53 @@ import Testing
         let g = try ConsumerOffsets.decodeGroupMetadataValue(g0)
         #expect(g.generation == 7)
         #expect(g.currentStateTimestamp == -1)
-        #expect(g.members[0].rebalanceTimeoutMs == 30_000)
+        #expect(g.members[0].rebalanceTimeout == 30_000)
         #expect(g.members[0].assignment.groupTestString == "asg")
 
         // Round trip of what Brook writes.
-        let value = ConsumerOffsets.GroupMetadataValue(
+        let value = GroupMetadataValue(
             protocolType: "consumer", generation: 3, protocolName: nil, leader: nil, currentStateTimestamp: 99, members: [])
         var buf = ByteBuffer()
-        ConsumerOffsets.encode(value, into: &buf)
+        ConsumerOffsets.Record.groupMetadata(group: "g", value).encodeValue(into: &buf)
         #expect(try ConsumerOffsets.decodeGroupMetadataValue(buf) == value)
         // Keys of the new consumer protocol (version 3+) are skipped.
         var k = ByteBuffer()
         k.writeInteger(Int16(3))
         k.writeKafkaString("g", compact: false)
         #expect(try ConsumerOffsets.decodeKey(k) == nil)
+    }
+
+    @Test func recordsAreRewrittenAtTheVersionsBrookWrites() throws {
+        // An offset commit Kafka wrote with key v0 and value v1 is written back as key v1, value v3
+        // (the bytes the hand-written codec produced), and its key equals a key Brook made.
+        var key = ByteBuffer()
+        key.writeInteger(Int16(0))
+        key.writeKafkaString("g", compact: false)
+        key.writeKafkaString("t", compact: false)
+        key.writeInteger(Int32(2))
+        var value = ByteBuffer()
+        value.writeInteger(Int16(1))
+        value.writeInteger(Int64(42))
+        value.writeKafkaString("md", compact: false)
+        value.writeInteger(Int64(1000))
+        value.writeInteger(Int64(2000))
+        let record = try #require(try ConsumerOffsets.Record.decode(key: key, value: value))
+        #expect(record.key == .offsetCommit(.init(group: "g", topic: "t", partition: 2)))
+        var k = ByteBuffer()
+        var v = ByteBuffer()
+        record.encodeKey(into: &k)
+        #expect(record.encodeValue(into: &v))
+        #expect(Array(k.readableBytesView) == [0, 1, 0, 1, 0x67, 0, 1, 0x74, 0, 0, 0, 2])
+        #expect(
+            Array(v.readableBytesView)
+                == [0, 3] + [0, 0, 0, 0, 0, 0, 0, 42] + [0xff, 0xff, 0xff, 0xff] + [0, 2, 0x6d, 0x64] + [0, 0, 0, 0, 0, 0, 0x03, 0xe8])
+        // Group metadata: key v2, value v3; a tombstone writes no value.
+        let tombstone = ConsumerOffsets.Record.groupMetadata(group: "g", nil)
+        k.clear()
+        v.clear()
+        tombstone.encodeKey(into: &k)
+        #expect(Array(k.readableBytesView) == [0, 2, 0, 1, 0x67])
+        #expect(!tombstone.encodeValue(into: &v) && v.readableBytes == 0)
     }
 
     // MARK: - compaction

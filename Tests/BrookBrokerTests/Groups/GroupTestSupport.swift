@@ -163,7 +163,7 @@ struct GroupTestHarness {
         r.protocols = protocols.map { name, topics in
             var p = JoinGroupRequest.JoinGroupRequestProtocol()
             p.name = name
-            p.metadata = ConsumerProtocol.subscription(topics: topics)
+            p.metadata = ConsumerProtocolSubscription(version: 0, topics: topics).encode()
             return p
         }
         return r

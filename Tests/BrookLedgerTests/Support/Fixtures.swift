@@ -1,6 +1,7 @@
 import Brook
 import BrookLedger
 import BrookPipeline
+import BrookProtocol
 
 /// Short builders for events and pipeline records.
 enum Fx {

@@ -1,4 +1,5 @@
 @testable import Brook
+import BrookProtocol
 import NIOCore
 import Testing
 

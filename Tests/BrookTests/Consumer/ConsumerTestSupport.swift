@@ -8,7 +8,7 @@ import NIOCore
 import Synchronization
 import Testing
 
-typealias TP = Brook.TopicPartition
+typealias TP = BrookProtocol.TopicPartition
 
 /// The embedded broker with its real TCP server, on a free port, for consumer tests.
 final class ConsumerTestBroker: Sendable {
@@ -72,7 +72,7 @@ final class ConsumerTestBroker: Sendable {
         let conn = try await connection()
         defer { conn.close() }
         var builder = RecordBatchBuilder(codec: codec)
-        let ts = timestamp ?? consumerNowMs()
+        let ts = timestamp ?? currentTimeMillis()
         for (i, v) in values.enumerated() {
             builder.append(timestamp: ts + Int64(i), key: keys.map { ByteBuffer(string: $0[i]) }, value: ByteBuffer(string: v), headers: headers)
         }

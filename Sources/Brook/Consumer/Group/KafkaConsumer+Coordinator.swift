@@ -46,7 +46,7 @@ extension KafkaConsumer {
         let conn = try await BrokerConnection.connect(
             to: shared.address, nodeId: shared.nodeId, config: configuration.client, eventLoopGroup: cluster.group, logger: logger)
         let winner = coordinator.adopt(conn)
-        logger.debug("group coordinator", metadata: ["kafka.broker": "\(shared.nodeId) \(shared.address)"])
+        logger.debug("group coordinator", metadata: [BrookLogKey.broker: "\(shared.nodeId) \(shared.address)"])
         return winner
     }
 

@@ -19,7 +19,7 @@ extension KafkaConsumer {
             if !s.manual { s.remove(Set(s.partitions.keys)) }
             return true
         }
-        if first { logger.error("consumer group membership failed", metadata: ["error": "\(error)"]) }
+        if first { logger.error("consumer group membership failed", metadata: [BrookLogKey.error: "\(error)"]) }
         dataSignal.signal()
         groupSignal.signal()
     }
@@ -27,7 +27,7 @@ extension KafkaConsumer {
     /// The coordinator no longer counts this member in its generation (the membership state
     /// already requested a rejoin): say so and wake the group task.
     func generationLost(_ code: ErrorCode, reason: String) {
-        logger.warning("member is no longer in the group's generation", metadata: ["reason": "\(reason)", "error": "\(code.summary)"])
+        logger.warning("member is no longer in the group's generation", metadata: [BrookLogKey.reason: "\(reason)", BrookLogKey.error: "\(code.summary)"])
         groupSignal.signal()
     }
 
@@ -35,7 +35,7 @@ extension KafkaConsumer {
     func run(_ rejoin: Rejoin, reason: String, on conn: BrokerConnection) async throws -> Never {
         if let code = rejoin.lostGeneration { generationLost(code, reason: reason) }
         if let code = rejoin.warning {
-            logger.warning("\(reason) refused; rejoining", metadata: ["error": "\(code.summary)"])
+            logger.warning("\(reason) refused; rejoining", metadata: [BrookLogKey.error: "\(code.summary)"])
         }
         if rejoin.rediscoverCoordinator { coordinatorUnknown(conn) }
         if rejoin.after > .zero { try await Task.sleep(for: rejoin.after) }
@@ -81,7 +81,7 @@ extension KafkaConsumer {
                     return
                 } catch {
                     if Task.isCancelled || !isRunning { return }
-                    logger.warning("joining the group failed; retrying", metadata: ["error": "\(error)"])
+                    logger.warning("joining the group failed; retrying", metadata: [BrookLogKey.error: "\(error)"])
                     try? await Task.sleep(for: configuration.client.retryBackoff)
                 }
                 continue
@@ -146,8 +146,8 @@ extension KafkaConsumer {
             let cooperative = rebalanceProtocol == .cooperative
             var req = JoinGroupRequest()
             req.groupId = group
-            req.sessionTimeoutMs = Int32(clamping: consumerMillis(configuration.group.sessionTimeout))
-            req.rebalanceTimeoutMs = Int32(clamping: consumerMillis(configuration.group.rebalanceTimeout))
+            req.sessionTimeoutMs = Int32(clamping: configuration.group.sessionTimeout.milliseconds)
+            req.rebalanceTimeoutMs = Int32(clamping: configuration.group.rebalanceTimeout.milliseconds)
             req.memberId = memberId
             req.groupInstanceId = configuration.group.groupInstanceId
             req.protocolType = ConsumerProtocol.protocolType
@@ -201,7 +201,7 @@ extension KafkaConsumer {
                 let sub = try ConsumerProtocolSubscription(decoding: m.metadata)
                 members.append(GroupMemberSubscription(memberId: m.memberId, groupInstanceId: m.groupInstanceId, subscription: sub))
             } catch {
-                logger.warning("undecodable subscription; the member gets nothing", metadata: ["member": "\(m.memberId)", "error": "\(error)"])
+                logger.warning("undecodable subscription; the member gets nothing", metadata: [BrookLogKey.memberId: "\(m.memberId)", BrookLogKey.error: "\(error)"])
                 members.append(GroupMemberSubscription(memberId: m.memberId, groupInstanceId: m.groupInstanceId, subscription: .init(version: 0, topics: [])))
             }
         }
@@ -234,7 +234,7 @@ extension KafkaConsumer {
     func checkSubscribedTopics() async {
         let (topics, before) = state.withLock { ($0.group.leaderTopics, $0.group.leaderTopicCounts) }
         guard let counts = try? await partitionCounts(of: topics), counts != before else { return }
-        logger.info("subscribed topics changed; rebalancing", metadata: ["before": "\(before)", "now": "\(counts)"])
+        logger.info("subscribed topics changed; rebalancing", metadata: [BrookLogKey.partitionCountsBefore: "\(before)", BrookLogKey.partitionCountsNow: "\(counts)"])
         state.withLock { $0.group.requestRejoin("partition counts changed") }
         groupSignal.signal()
     }
@@ -293,7 +293,7 @@ extension KafkaConsumer {
         }
         state.withLock { $0.add(added, need: .committed) }
         if !added.isEmpty {
-            logger.info("partitions assigned", metadata: ["partitions": "\(added.sorted().map(\.description))"])
+            logger.info("partitions assigned", metadata: [BrookLogKey.partitions: "\(added.sorted().map(\.description))"])
         }
         if let listener {
             await listener.partitionsAssigned(rebalanceProtocol == .eager ? target.sorted() : added.sorted(), consumer: self)
@@ -320,7 +320,7 @@ extension KafkaConsumer {
         if configuration.offsets.enableAutoCommit {
             await autoCommit(tps)
         }
-        logger.info("partitions revoked", metadata: ["partitions": "\(tps.sorted().map(\.description))"])
+        logger.info("partitions revoked", metadata: [BrookLogKey.partitions: "\(tps.sorted().map(\.description))"])
         if let listener { await listener.partitionsRevoked(tps.sorted(), consumer: self) }
         state.withLock { $0.remove(tps) }
     }
@@ -335,7 +335,7 @@ extension KafkaConsumer {
             return owned
         }
         guard !owned.isEmpty else { return }
-        logger.warning("partitions lost", metadata: ["partitions": "\(owned.sorted().map(\.description))"])
+        logger.warning("partitions lost", metadata: [BrookLogKey.partitions: "\(owned.sorted().map(\.description))"])
         if let listener { await listener.partitionsLost(owned.sorted(), consumer: self) }
         state.withLock { $0.remove(owned) }
     }
@@ -381,10 +381,10 @@ extension KafkaConsumer {
                 case .fail(let error):
                     fail(error)
                 case .warn(let code):
-                    logger.warning("heartbeat failed", metadata: ["error": "\(code.summary)"])
+                    logger.warning("heartbeat failed", metadata: [BrookLogKey.error: "\(code.summary)"])
                 }
             } catch {
-                logger.debug("heartbeat failed", metadata: ["error": "\(error)"])
+                logger.debug("heartbeat failed", metadata: [BrookLogKey.error: "\(error)"])
                 coordinatorUnknown(conn)
             }
             if state.withLock({ $0.group.heartbeatOverdue(now: .now, sessionTimeout: session) }) {
@@ -418,7 +418,7 @@ extension KafkaConsumer {
         case .none:
             return
         case .stayAsStaticMember(let id):
-            logger.info("static member closing without leaving the group", metadata: ["member": "\(id)"])
+            logger.info("static member closing without leaving the group", metadata: [BrookLogKey.memberId: "\(id)"])
             return
         case .sendLeaveGroup(let id):
             memberId = id
@@ -435,12 +435,12 @@ extension KafkaConsumer {
             var code = ErrorCode(rawValue: resp.errorCode) ?? .unknownServerError
             if code == .none, let m = resp.members.first { code = ErrorCode(rawValue: m.errorCode) ?? .unknownServerError }
             if code == .none {
-                logger.info("left group", metadata: ["member": "\(memberId)"])
+                logger.info("left group", metadata: [BrookLogKey.memberId: "\(memberId)"])
             } else {
-                logger.info("LeaveGroup answered \(code.summary)", metadata: ["member": "\(memberId)"])
+                logger.info("LeaveGroup answered \(code.summary)", metadata: [BrookLogKey.memberId: "\(memberId)"])
             }
         } catch {
-            logger.warning("LeaveGroup failed", metadata: ["error": "\(error)"])
+            logger.warning("LeaveGroup failed", metadata: [BrookLogKey.error: "\(error)"])
         }
         state.withLock { $0.group.left() }
     }

@@ -1,5 +1,6 @@
 import Brook
 import BrookPipeline
+import BrookProtocol
 import Synchronization
 
 /// The embedded default store: one SQLite file in WAL mode, one connection on its own thread,

@@ -1,5 +1,6 @@
 import Brook
 import BrookPipeline
+import BrookProtocol
 
 /// The ledger's SQL on one SQLite connection, shared by the stream store and the poller. It
 /// runs synchronously on its executor's thread: a whole transaction is one closure there.
