@@ -97,8 +97,11 @@ let package = Package(
             name: "BrookOps",
             dependencies: [
                 "Brook",
+                "BrookProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
         ),
         .executableTarget(
@@ -156,6 +159,7 @@ let package = Package(
                 "BrookOps",
                 "Brook",
                 "BrookBroker",
+                "BrookProtocol",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
