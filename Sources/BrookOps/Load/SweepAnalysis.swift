@@ -31,9 +31,11 @@ public enum SweepMetric: String, Sendable, Codable, CaseIterable {
 ///
 /// The noise rule: a point's noise on a metric is the spread of its repeats (max − min)
 /// relative to their median; the sweep's noise is the median of that over all points. A
-/// setting's effect is the spread of the medians of its levels (each level's median over every
-/// run that had it) relative to the overall median; an effect no larger than the noise is
-/// reported as within the noise. With one repeat there is no spread to judge by, so every
+/// setting's effect is its main effect, as in a factorial design: per value, the mean of the
+/// medians of the points that have it (so the other settings average out; a median over all
+/// runs would fall between the modes a strong setting makes), and the spread of those means
+/// relative to the mean of all points; an effect no larger than the noise is reported as within
+/// the noise. With one repeat there is no spread to judge by, so every
 /// effect is reported without a verdict.
 public struct SweepAnalysis: Sendable, Codable, Equatable {
     public struct PointSummary: Sendable, Codable, Equatable {
@@ -48,6 +50,7 @@ public struct SweepAnalysis: Sendable, Codable, Equatable {
 
     public struct Level: Sendable, Codable, Equatable {
         public var value: String
+        /// The mean, over the points with this value, of their medians.
         public var median: Double
     }
 
@@ -58,7 +61,7 @@ public struct SweepAnalysis: Sendable, Codable, Equatable {
         public var levels: [Level]
         /// The level that did best on this metric.
         public var bestValue: String
-        /// (best − worst level median) / overall median, ≥ 0.
+        /// (best − worst level) / mean of all points, ≥ 0.
         public var relativeEffect: Double
         /// The sweep's relative noise on this metric (nil with a single repeat).
         public var noise: Double?
@@ -98,12 +101,12 @@ public struct SweepAnalysis: Sendable, Codable, Equatable {
         self.noise = noise
 
         var effects: [Effect] = []
+        let measured = summaries.filter { !$0.runs.isEmpty }
         for m in SweepMetric.allCases {
-            let all = results.values.map(m.value)
-            let overall = median(all)
+            let overall = mean(measured.map { $0.median[m.rawValue]! })
             for d in dims {
                 let levels = d.values.map { v in
-                    Level(value: v, median: median(results.filter { pts[$0.key.point].values[d.id] == v }.map { m.value($0.value) }))
+                    Level(value: v, median: mean(measured.filter { $0.point.values[d.id] == v }.map { $0.median[m.rawValue]! }))
                 }
                 let meds = levels.map(\.median)
                 let rel = overall > 0 ? (meds.max()! - meds.min()!) / overall : 0
@@ -126,6 +129,9 @@ public struct SweepAnalysis: Sendable, Codable, Equatable {
     /// The effects on one metric, largest first.
     public func effects(on metric: SweepMetric) -> [Effect] { effects.filter { $0.metric == metric } }
 }
+
+/// The arithmetic mean, 0 for none.
+func mean(_ xs: [Double]) -> Double { xs.isEmpty ? 0 : xs.reduce(0, +) / Double(xs.count) }
 
 /// The median (mean of the middle two for an even count), 0 for none.
 func median(_ xs: [Double]) -> Double {

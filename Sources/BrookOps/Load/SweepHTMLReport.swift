@@ -24,7 +24,7 @@ extension SweepReport {
                              decimals: m == .p99 || m == .cpu ? 2 : 0).render()
             let es = analysis.effects(on: m)
             if !es.isEmpty {
-                h += "<table><tr><th>rank</th><th>setting</th><th>effect</th><th>best value</th><th>medians per value</th><th>verdict</th></tr>"
+                h += "<table><tr><th>rank</th><th>setting</th><th>effect</th><th>best value</th><th>mean per value</th><th>verdict</th></tr>"
                 for (i, e) in es.enumerated() {
                     let cls = e.noise == nil ? "" : (e.withinNoise ? "noise" : "sig")
                     let verdict = e.noise == nil ? "no repeats" : (e.withinNoise ? "within noise (±\(Self.pct(e.noise!)))" : "significant (noise ±\(Self.pct(e.noise!)))")

@@ -73,7 +73,7 @@ public struct SweepReport: Sendable, Codable, Equatable {
             md += "\(fixed(p.median["cpu"] ?? 0, 2)) CPU s, \(fixed(p.median["rss"] ?? 0, 0)) MiB peak RSS (medians).\n\n"
         }
         md += "## Settings ranked by effect\n\n"
-        md += "Effect = spread of the per-value medians relative to the overall median; noise = median relative spread of a point's repeats.\n\n"
+        md += "Effect = main effect: per value, the mean of the medians of the points with it; the spread of those means relative to the mean of all points. Noise = median relative spread (max − min) of a point's repeats.\n\n"
         for m in SweepMetric.allCases {
             let es = analysis.effects(on: m)
             guard !es.isEmpty else { continue }

@@ -20,7 +20,7 @@ struct LoadTestCommand: AsyncParsableCommand {
         @Option(help: "Topic to produce to (auto-created when the broker allows it).") var topic: String
         @Option(name: .customLong("num-records"), help: "Number of records to send.") var numRecords: Int
         @Option(name: .customLong("record-size"), help: "Value size in bytes.") var recordSize: Int = 100
-        @Option(help: "Records/s to aim for; -1: as fast as possible.") var throughput: Double = -1
+        @Option(parsing: .unconditional, help: "Records/s to aim for; -1: as fast as possible.") var throughput: Double = -1
         @Option(name: .customLong("producer-props"), parsing: .upToNextOption, help: "Producer properties k=v (Java names).") var producerProps: [String] = []
         @Option(name: .customLong("producer.config"), help: "Java properties file of producer settings.") var producerConfig: String?
         @Option(name: .customLong("key-distribution"), help: "none, round-robin, random or zipf.") var keyDistribution: String = "none"

@@ -21,6 +21,8 @@ public struct EndToEndLoadTest: Sendable {
     public var keys: KeyDistribution
     /// How long to wait after producing for the consumers to catch up.
     public var drainTimeout: Duration = .seconds(30)
+    /// How long to wait for the consumer group to own every partition before producing.
+    public var joinTimeout: Duration = .seconds(60)
 
     public init(topic: String, recordSize: Int, rate: Double, duration: Duration, interval: Duration = .seconds(10), keys: KeyDistribution = .none) {
         self.topic = topic
@@ -55,6 +57,18 @@ public struct EndToEndLoadTest: Sendable {
             }
         }
 
+        // Produce only once the group owns every partition, as OpenMessaging Benchmark waits
+        // for its consumers: a join (and the broker's initial rebalance delay) would otherwise
+        // read as seconds of end-to-end latency.
+        let joinDeadline = ContinuousClock.now + joinTimeout
+        while Set(consumers.flatMap { $0.assignment() }).count < partitions {
+            if ContinuousClock.now > joinDeadline {
+                for c in consumers { await c.close() }
+                throw LoadTestError.invalid("the consumer group was not assigned all \(partitions) partitions within \(joinTimeout)")
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+
         var result = BenchmarkResult(workload: workload, messageSize: recordSize, partitions: partitions,
                                      producersPerTopic: producers.count, consumersPerTopic: consumers.count)
         let ticker = Task { () -> [E2EInterval] in
@@ -65,6 +79,9 @@ public struct EndToEndLoadTest: Sendable {
                 let now = ProcessStats.monotonicNanos()
                 let i = acc.state.withLock { $0.closeInterval(seconds: Double(now - last) / 1e9) }
                 last = now
+                // The stretch between the last interval and the end of the run, when idle, is
+                // not an interval of the run.
+                if Task.isCancelled, i.publishRate == 0, i.consumeRate == 0 { break }
                 out.append(i)
                 onInterval(i)
             }
