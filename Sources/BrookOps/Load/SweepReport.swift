@@ -77,7 +77,7 @@ public struct SweepReport: Sendable, Codable, Equatable {
         for m in SweepMetric.allCases {
             let es = analysis.effects(on: m)
             guard !es.isEmpty else { continue }
-            md += "### \(m.title)\n\n| rank | setting | effect | best value | medians per value | verdict |\n|---|---|---|---|---|---|\n"
+            md += "### \(m.title)\n\n| rank | setting | effect | best value | mean per value | verdict |\n|---|---|---|---|---|---|\n"
             for (i, e) in es.enumerated() {
                 let levels = e.levels.map { "\($0.value): \(Self.number($0.median, m))" }.joined(separator: ", ")
                 md += "| \(i + 1) | `\(e.setting)` | \(Self.pct(e.relativeEffect)) | `\(e.bestValue)` | \(levels) | \(Self.verdict(e)) |\n"

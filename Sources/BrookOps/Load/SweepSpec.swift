@@ -40,6 +40,9 @@ public struct SweepSpec: Sendable, Equatable {
     public var repeats = 3
     /// Accounts of the ledger target's generated events.
     public var accounts = 1000
+    /// The ledger target's database: nil for a fresh SQLite file per run, or a
+    /// `postgres://…` URL (runs share it; each run has its own consumer group).
+    public var database: String?
     public var settings: [Setting] = []
 
     public init() {}
@@ -77,7 +80,7 @@ public struct SweepSpec: Sendable, Equatable {
         guard let root = node as? [String: Any] else { throw LoadTestError.invalid("a sweep file is a mapping (target:, producer:, …)") }
         var s = SweepSpec()
         let known: Set<String> = ["target", "bootstrap", "partitions", "records", "warmup-records", "record-size", "rate", "repeats",
-                                  "accounts", "producer", "consumer", "pipeline"]
+                                  "accounts", "database", "producer", "consumer", "pipeline"]
         if let unknown = root.keys.sorted().first(where: { !known.contains($0) }) {
             throw LoadTestError.invalid("unknown key \(unknown) in the sweep file")
         }
@@ -86,6 +89,10 @@ public struct SweepSpec: Sendable, Equatable {
             s.target = target
         }
         s.bootstrap = root["bootstrap"].map { "\($0)" }
+        s.database = root["database"].map { "\($0)" }
+        if let db = s.database, !(db.hasPrefix("postgres://") || db.hasPrefix("postgresql://")) {
+            throw LoadTestError.invalid("database must be a postgres:// URL (omit it for a fresh SQLite file per run)")
+        }
         func int(_ key: String, min: Int) throws -> Int? {
             guard let v = root[key] else { return nil }
             guard let n = Int("\(v)"), n >= min else { throw LoadTestError.invalid("\(key) must be an integer ≥ \(min)") }

@@ -7,7 +7,7 @@ import Logging
 import NIOCore
 
 /// The sweep's ledger target: a ``LedgerWorker`` applying generated trade events to a fresh
-/// SQLite database per run, the consumer and pipeline settings of the point applied to its
+/// SQLite database per run (or to the sweep's PostgreSQL database), the consumer and pipeline settings of the point applied to its
 /// pipeline. What the original team needed to know: their consumer's throughput into their
 /// database under each setting.
 struct LedgerSweepTarget: SweepTarget {
@@ -43,8 +43,10 @@ struct LedgerSweepTarget: SweepTarget {
         try ClientProperties.apply(consumer: consumerProps, to: &probe.consumer)
         try Self.apply(pipeline: pipelineProps, to: &probe)
 
+        // A fresh SQLite file per run (deleted after), or the PostgreSQL database the sweep names.
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("\(topic).sqlite").path
-        let store = try await LedgerDatabase.sqlite(path: path).openStore()
+        let database = try spec.database.map { try LedgerDatabase(url: $0) } ?? .sqlite(path: path)
+        let store = try await database.openStore()
         let histograms = LatencyHistograms()
         var wc = LedgerWorker.Configuration(client: client)
         wc.topic = topic

@@ -39,6 +39,7 @@ struct SweepLogicTests {
         ("pipeline:\n  batch.records: [1, 2]", "needs target: ledger"),
         ("producer:\n  linger.ms: [1, 1]", "repeats a value"),
         ("records: -5", "records must be an integer"),
+        ("target: ledger\ndatabase: mysql://x", "database must be a postgres:// URL"),
     ])
     func badFilesNameTheProblem(yaml: String, message: String) {
         #expect { try SweepSpec.parse(yaml) } throws: { "\($0)".contains(message) }
