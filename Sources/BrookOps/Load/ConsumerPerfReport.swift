@@ -13,13 +13,18 @@ public enum ConsumerPerfReport {
 
     /// What a row measures: totals from the start (or over one interval).
     public struct Sample: Sendable, Equatable {
+        /// Start, ms since the epoch.
         public var startMillis: Int64
+        /// End, ms since the epoch.
         public var endMillis: Int64
+        /// Key and value bytes read.
         public var bytes: Int
+        /// Records read.
         public var records: Int
         /// Time spent joining the group before the first record.
         public var rebalanceMillis: Int64
 
+        /// A sample.
         public init(startMillis: Int64, endMillis: Int64, bytes: Int, records: Int, rebalanceMillis: Int64) {
             (self.startMillis, self.endMillis, self.bytes, self.records, self.rebalanceMillis) =
                 (startMillis, endMillis, bytes, records, rebalanceMillis)

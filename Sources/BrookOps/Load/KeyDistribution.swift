@@ -5,8 +5,10 @@ import Foundation
 public struct SplitMix64: RandomNumberGenerator, Sendable {
     private var state: UInt64
 
+    /// A generator starting from `seed`.
     public init(seed: UInt64) { state = seed }
 
+    /// The next 64 random bits.
     public mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
         var z = state
@@ -48,12 +50,14 @@ public enum KeyDistribution: Sendable, Equatable {
 /// Draws key indices from a ``KeyDistribution``: O(1) for round-robin and random, O(log keys)
 /// for Zipf (a binary search of the precomputed cumulative distribution).
 public struct KeySequence: Sendable {
+    /// The distribution drawn from.
     public let distribution: KeyDistribution
     private var rng: SplitMix64
     private var counter = 0
     /// Zipf only: cdf[k] = P(key ≤ k).
     private let cdf: [Double]
 
+    /// A sequence of `distribution`, repeatable for a given `seed`.
     public init(_ distribution: KeyDistribution, seed: UInt64 = 42) {
         self.distribution = distribution
         rng = SplitMix64(seed: seed)
@@ -102,6 +106,7 @@ public struct KeySequence: Sendable {
 public enum LoadTestError: Error, Equatable, CustomStringConvertible {
     case invalid(String)
 
+    /// The message.
     public var description: String {
         switch self {
         case .invalid(let m): return m

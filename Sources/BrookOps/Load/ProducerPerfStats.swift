@@ -9,9 +9,13 @@ import Histogram
 public struct ProducerPerfStats: Sendable {
     /// Window length; kafka-producer-perf-test reports every 5 s.
     public let reportingInterval: Int64
+    /// Records acknowledged.
     public private(set) var count = 0
+    /// Their value bytes.
     public private(set) var bytes = 0
+    /// Records that failed.
     public private(set) var failed = 0
+    /// Send → acknowledgement latencies in microseconds.
     public private(set) var histogram: Histogram<UInt64>
     private var totalLatencyMicros: Double = 0
     private var maxLatencyMicros: UInt64 = 0
@@ -29,6 +33,7 @@ public struct ProducerPerfStats: Sendable {
     /// Latencies above an hour are clamped to an hour.
     static let highestMicros: UInt64 = 3_600_000_000
 
+    /// Statistics of a run that started at `startNanos`.
     public init(startNanos: Int64, reportingIntervalNanos: Int64 = 5_000_000_000) {
         reportingInterval = reportingIntervalNanos
         start = startNanos
@@ -100,16 +105,26 @@ public struct ProducerPerfStats: Sendable {
 
 /// Latency percentiles in milliseconds (OpenMessaging Benchmark's set).
 public struct LatencyPercentiles: Sendable, Codable, Equatable {
+    /// Values recorded.
     public var count: Int
+    /// Mean.
     public var avg: Double
+    /// Median.
     public var p50: Double
+    /// 75th percentile.
     public var p75: Double
+    /// 95th percentile.
     public var p95: Double
+    /// 99th percentile.
     public var p99: Double
+    /// 99.9th percentile.
     public var p999: Double
+    /// 99.99th percentile.
     public var p9999: Double
+    /// Largest.
     public var max: Double
 
+    /// Given percentiles (all 0: nothing recorded).
     public init(count: Int = 0, avg: Double = 0, p50: Double = 0, p75: Double = 0, p95: Double = 0, p99: Double = 0,
                 p999: Double = 0, p9999: Double = 0, max: Double = 0) {
         (self.count, self.avg, self.p50, self.p75, self.p95) = (count, avg, p50, p75, p95)

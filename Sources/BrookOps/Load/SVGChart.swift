@@ -2,25 +2,37 @@
 /// script: one bar per label, the value printed at its end, and for repeated runs a whisker
 /// from the smallest to the largest run, so the noise is visible beside the effect.
 public struct SVGBarChart: Sendable {
+    /// One labelled value.
     public struct Bar: Sendable {
+        /// Left of the bar.
         public var label: String
+        /// The bar's length.
         public var value: Double
         /// Smallest and largest run, when repeated.
         public var range: ClosedRange<Double>?
+        /// Drawn in the accent colour (the best point).
         public var highlighted: Bool
 
+        /// A bar.
         public init(label: String, value: Double, range: ClosedRange<Double>? = nil, highlighted: Bool = false) {
             (self.label, self.value, self.range, self.highlighted) = (label, value, range, highlighted)
         }
     }
 
+    /// Above the chart.
     public var title: String
+    /// Top to bottom.
     public var bars: [Bar]
+    /// Pixels.
     public var width = 760
+    /// Pixels kept for the labels.
     public var labelWidth = 300
+    /// Pixels per bar.
     public var barHeight = 18
+    /// Decimals of the printed values.
     public var decimals = 0
 
+    /// A chart of `bars`.
     public init(title: String, bars: [Bar], decimals: Int = 0) {
         self.title = title
         self.bars = bars

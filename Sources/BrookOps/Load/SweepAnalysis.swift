@@ -4,6 +4,7 @@ import Foundation
 public enum SweepMetric: String, Sendable, Codable, CaseIterable {
     case throughput, p99, cpu, rss
 
+    /// The metric's heading in reports.
     public var title: String {
         switch self {
         case .throughput: return "throughput (rec/s)"
@@ -13,8 +14,10 @@ public enum SweepMetric: String, Sendable, Codable, CaseIterable {
         }
     }
 
+    /// Whether more is better (throughput) or less (the others).
     public var higherIsBetter: Bool { self == .throughput }
 
+    /// This metric of a measurement.
     public func value(_ m: SweepMeasurement) -> Double {
         switch self {
         case .throughput: return m.throughput
@@ -38,9 +41,13 @@ public enum SweepMetric: String, Sendable, Codable, CaseIterable {
 /// the noise. With one repeat there is no spread to judge by, so every
 /// effect is reported without a verdict.
 public struct SweepAnalysis: Sendable, Codable, Equatable {
+    /// One point: its runs, their medians and spreads.
     public struct PointSummary: Sendable, Codable, Equatable {
+        /// The point.
         public var point: SweepPoint
+        /// Its varied settings as `name=value` pairs.
         public var label: String
+        /// Its runs in repeat order.
         public var runs: [SweepMeasurement]
         /// Medians of the runs, per metric.
         public var median: [String: Double]
@@ -48,14 +55,19 @@ public struct SweepAnalysis: Sendable, Codable, Equatable {
         public var relativeSpread: [String: Double]
     }
 
+    /// One value of a setting and its mean effect.
     public struct Level: Sendable, Codable, Equatable {
+        /// The setting's value.
         public var value: String
         /// The mean, over the points with this value, of their medians.
         public var median: Double
     }
 
+    /// How much one setting moved one metric.
     public struct Effect: Sendable, Codable, Equatable {
+        /// The setting's id (`producer.linger.ms`).
         public var setting: String
+        /// The metric.
         public var metric: SweepMetric
         /// Medians per level, in the order the sweep file gave them.
         public var levels: [Level]
@@ -65,16 +77,20 @@ public struct SweepAnalysis: Sendable, Codable, Equatable {
         public var relativeEffect: Double
         /// The sweep's relative noise on this metric (nil with a single repeat).
         public var noise: Double?
+        /// Whether the effect is no larger than the noise.
         public var withinNoise: Bool
     }
 
+    /// Every point, in matrix order.
     public var points: [PointSummary]
     /// Effects per metric, largest first.
     public var effects: [Effect]
     /// The point with the highest median throughput (ties: lower p99).
     public var best: Int?
+    /// The sweep's relative noise per metric (absent with one repeat).
     public var noise: [String: Double]
 
+    /// Analyses the measured runs of `spec`.
     public init(spec: SweepSpec, results: [SweepRun: SweepMeasurement]) {
         let dims = spec.dimensions
         let pts = spec.points

@@ -2,6 +2,7 @@
 /// the best point, per metric a chart of every point (median bar, whisker over the repeats)
 /// and the ranking table of settings.
 extension SweepReport {
+    /// The page.
     public func html() -> String {
         var h = "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>\(escapeXML(title))</title>"
         h += "<style>body{font-family:system-ui,sans-serif;max-width:980px;margin:2em auto;padding:0 1em;color:#222}"

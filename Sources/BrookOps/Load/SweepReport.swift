@@ -3,24 +3,36 @@ import Foundation
 /// Everything a sweep writes: `results.json` is this value encoded; `report.md` and
 /// `report.html` are rendered from it.
 public struct SweepReport: Sendable, Codable, Equatable {
+    /// The report's heading.
     public var title: String
     /// ISO 8601 start time.
     public var started: String
+    /// What consumed the records.
     public var target: SweepSpec.Target
+    /// Measured records per run.
     public var records: Int
+    /// Value bytes per record.
     public var recordSize: Int
+    /// Partitions of each run's topic.
     public var partitions: Int
+    /// Runs per point.
     public var repeats: Int
+    /// Every setting, varied or fixed.
     public var settings: [SweepSpec.Setting]
     /// Every run in execution order with what it measured.
     public var runs: [RunResult]
+    /// Medians, spreads, ranked effects and the best point.
     public var analysis: SweepAnalysis
 
+    /// One run and what it measured.
     public struct RunResult: Sendable, Codable, Equatable {
+        /// Which point, which repeat.
         public var run: SweepRun
+        /// What it measured.
         public var measurement: SweepMeasurement
     }
 
+    /// Analyses `runs` of `spec`.
     public init(title: String, started: String, spec: SweepSpec, runs: [(SweepRun, SweepMeasurement)]) {
         self.title = title
         self.started = started

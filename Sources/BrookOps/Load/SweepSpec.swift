@@ -6,6 +6,7 @@ import Yams
 /// fixed. Setting names are the Java client's (`linger.ms`, `max.partition.fetch.bytes`) or
 /// the pipeline's (`batch.records`, `lanes.per.partition`, `max.in.flight`).
 public struct SweepSpec: Sendable, Equatable {
+    /// What consumes a sweep's records.
     public enum Target: String, Sendable, Equatable, Codable {
         /// A consumer group member reading every record (no processing).
         case consumer
@@ -16,35 +17,47 @@ public struct SweepSpec: Sendable, Equatable {
     /// Where a setting applies.
     public enum Scope: String, Sendable, Codable, CaseIterable, Comparable {
         case producer, consumer, pipeline
+        /// Producer, then consumer, then pipeline.
         public static func < (a: Scope, b: Scope) -> Bool { allCases.firstIndex(of: a)! < allCases.firstIndex(of: b)! }
     }
 
     /// One setting and the values it takes.
     public struct Setting: Sendable, Equatable, Codable {
+        /// Where it applies.
         public var scope: Scope
+        /// Its name within the scope (`linger.ms`).
         public var name: String
+        /// The values it takes, in the file's order.
         public var values: [String]
         /// `producer.linger.ms`: unique across scopes.
         public var id: String { "\(scope.rawValue).\(name)" }
     }
 
+    /// What consumes the records.
     public var target: Target = .consumer
+    /// The cluster, unless the command line names one.
     public var bootstrap: String?
+    /// Partitions of each run's topic.
     public var partitions = 4
     /// Records per measured run (after the warm-up).
     public var records = 100_000
+    /// Records produced and consumed before measuring.
     public var warmupRecords = 10_000
+    /// Value bytes per record (consumer target).
     public var recordSize = 100
     /// Producer rate in records/s; nil is as fast as possible.
     public var rate: Double?
+    /// Runs per point.
     public var repeats = 3
     /// Accounts of the ledger target's generated events.
     public var accounts = 1000
     /// The ledger target's database: nil for a fresh SQLite file per run, or a
     /// `postgres://…` URL (runs share it; each run has its own consumer group).
     public var database: String?
+    /// Every setting, varied or fixed.
     public var settings: [Setting] = []
 
+    /// The defaults above, no settings.
     public init() {}
 
     /// Settings with more than one value: the matrix's dimensions.
@@ -128,7 +141,9 @@ public struct SweepSpec: Sendable, Equatable {
 
 /// One combination of settings (setting id → value).
 public struct SweepPoint: Sendable, Equatable, Codable {
+    /// Its position in ``SweepSpec/points``.
     public var index: Int
+    /// Setting id (`producer.linger.ms`) → value.
     public var values: [String: String]
 
     /// `linger.ms=5 batch.size=16384`, the values of the given dimensions.
@@ -146,7 +161,9 @@ public struct SweepPoint: Sendable, Equatable, Codable {
 
 /// One measured run of a point.
 public struct SweepRun: Sendable, Hashable, Codable {
+    /// Index of the point.
     public var point: Int
+    /// Which repeat (0-based).
     public var `repeat`: Int
 }
 
@@ -161,6 +178,7 @@ public struct SweepMeasurement: Sendable, Equatable, Codable {
     /// Peak resident set during the run, MiB.
     public var peakRSSMiB: Double
 
+    /// A measurement.
     public init(throughput: Double, p99Ms: Double, cpuSeconds: Double, peakRSSMiB: Double) {
         (self.throughput, self.p99Ms, self.cpuSeconds, self.peakRSSMiB) = (throughput, p99Ms, cpuSeconds, peakRSSMiB)
     }

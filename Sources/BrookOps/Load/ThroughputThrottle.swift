@@ -10,6 +10,7 @@ public struct ThroughputThrottle: Sendable, Equatable {
     /// The shortest sleep worth taking.
     public let minimumSleep: Duration
 
+    /// A throttle at `recordsPerSecond` (nil or ≤ 0: unthrottled).
     public init(recordsPerSecond: Double?, minimumSleep: Duration = .milliseconds(2)) {
         self.recordsPerSecond = recordsPerSecond.flatMap { $0 > 0 ? $0 : nil }
         self.minimumSleep = minimumSleep

@@ -6,12 +6,16 @@ import Synchronization
 /// records of `topic` as a member of `group` (several processes with one group id share the
 /// partitions), and reports the CSV row of ``ConsumerPerfReport``.
 public struct ConsumerLoadTest: Sendable {
+    /// The topic to read.
     public var topic: String
+    /// Records to read (`--messages`).
     public var messages: Int
     /// Give up after this long without a record (kafka-consumer-perf-test's `--timeout`).
     public var idleTimeout: Duration
+    /// With `--show-detailed-stats`: the period of the detailed rows.
     public var detailedInterval: Duration?
 
+    /// A test reading `messages` records of `topic`.
     public init(topic: String, messages: Int, idleTimeout: Duration = .seconds(10), detailedInterval: Duration? = nil) {
         self.topic = topic
         self.messages = messages
@@ -19,9 +23,13 @@ public struct ConsumerLoadTest: Sendable {
         self.detailedInterval = detailedInterval
     }
 
+    /// What a run read.
     public struct Result: Sendable {
+        /// The whole run, for the summary row.
         public var summary: ConsumerPerfReport.Sample
+        /// Records read.
         public var records: Int
+        /// Whether it stopped for lack of records before reaching `messages`.
         public var timedOut: Bool
     }
 

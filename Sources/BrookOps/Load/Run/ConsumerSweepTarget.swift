@@ -9,10 +9,13 @@ import Synchronization
 /// with it but measuring its end-to-end latency (the value's first 8 bytes are the producer's
 /// wall-clock microseconds).
 public struct ConsumerSweepTarget: SweepTarget {
+    /// The consumers' logger.
     public var logger: Logger
 
+    /// A target whose consumers log to `logger`.
     public init(logger: Logger) { self.logger = logger }
 
+    /// Subscribes a fresh group member with the point's consumer settings.
     public func start(topic: String, point: SweepPoint, spec: SweepSpec, client: ClientConfiguration) async throws -> any SweepSide {
         var cc = ConsumerConfiguration(client: client)
         cc.groupId = "\(topic)-group"
@@ -35,6 +38,7 @@ public final class SweepSideState: Sendable {
 
     private let state = Mutex(State())
 
+    /// Nothing processed, not measuring yet.
     public init() {}
 
     /// `n` records processed, with these end-to-end latencies (microseconds).
@@ -45,8 +49,11 @@ public final class SweepSideState: Sendable {
         }
     }
 
+    /// Records processed so far.
     public var count: Int { state.withLock { $0.processed } }
+    /// Latencies count from now on.
     public func startMeasuring() { state.withLock { $0.measuring = true } }
+    /// p99 of the measured latencies, milliseconds.
     public var p99Ms: Double { state.withLock { $0.histogram.totalCount > 0 ? Double($0.histogram.valueAtPercentile(99)) / 1000 : 0 } }
 }
 

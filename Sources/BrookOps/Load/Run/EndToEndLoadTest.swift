@@ -12,18 +12,24 @@ import Synchronization
 /// a few hundred microseconds away. Records stamped before the run started (an earlier run's,
 /// when a topic is reused) are skipped.
 public struct EndToEndLoadTest: Sendable {
+    /// The topic produced to and consumed from.
     public var topic: String
+    /// Value bytes per record (at least 8, for the stamp).
     public var recordSize: Int
     /// Records per second over all producers.
     public var rate: Double
+    /// How long the producers run.
     public var duration: Duration
+    /// Reporting interval.
     public var interval: Duration
+    /// How keys are chosen.
     public var keys: KeyDistribution
     /// How long to wait after producing for the consumers to catch up.
     public var drainTimeout: Duration = .seconds(30)
     /// How long to wait for the consumer group to own every partition before producing.
     public var joinTimeout: Duration = .seconds(60)
 
+    /// A run at `rate` records/s for `duration`.
     public init(topic: String, recordSize: Int, rate: Double, duration: Duration, interval: Duration = .seconds(10), keys: KeyDistribution = .none) {
         self.topic = topic
         self.recordSize = max(recordSize, 8)

@@ -9,14 +9,22 @@ import NIOCore
 /// The sending loop is `brook perf produce`'s plus a clock read and a store per record, so its
 /// throughput stays within a few percent of it (scripts/bench-loadtest.sh measures that).
 public struct ProducerLoadTest: Sendable {
+    /// The topic records go to.
     public var topic: String
+    /// Records to send (`--num-records`).
     public var numRecords: Int
+    /// Value bytes per record (`--record-size`).
     public var recordSize: Int
+    /// The pace (`--throughput`).
     public var throttle: ThroughputThrottle
+    /// How keys are chosen (`--key-distribution`, `--keys`).
     public var keys: KeyDistribution
+    /// A fixed partition for every record; nil lets the partitioner choose.
     public var partition: Int32?
+    /// Progress-line period; kafka-producer-perf-test's 5 s.
     public var reportingIntervalNanos: Int64 = 5_000_000_000
 
+    /// A test of `numRecords` records of `recordSize` bytes to `topic`.
     public init(topic: String, numRecords: Int, recordSize: Int, throttle: ThroughputThrottle = .init(recordsPerSecond: nil),
                 keys: KeyDistribution = .none, partition: Int32? = nil) {
         self.topic = topic
@@ -29,11 +37,15 @@ public struct ProducerLoadTest: Sendable {
 
     /// What a run measured.
     public struct Result: Sendable {
+        /// Counts and latencies of the acknowledged records.
         public var stats: ProducerPerfStats
         /// kafka-producer-perf-test's final line.
         public var totalLine: String
+        /// First send → last acknowledgement.
         public var elapsedSeconds: Double
+        /// CPU seconds of this process meanwhile.
         public var cpuSeconds: Double
+        /// The first failed record's error, nil when all were delivered.
         public var firstError: KafkaClientError?
     }
 

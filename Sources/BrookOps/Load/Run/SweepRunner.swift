@@ -25,13 +25,18 @@ public protocol SweepSide: Sendable {
 /// Runs a ``SweepSpec``: per run a fresh topic, a warm-up, then the measured records;
 /// throughput from the first measured send to the last record processed.
 public struct SweepRunner: Sendable {
+    /// The matrix and workload.
     public var spec: SweepSpec
+    /// What consumes the records.
     public var target: any SweepTarget
+    /// The cluster to run against.
     public var client: ClientConfiguration
+    /// The clients' logger.
     public var logger: Logger
     /// Longest wait for the consuming side to finish a run.
     public var runTimeout: Duration = .seconds(300)
 
+    /// A runner of `spec` against `target` on the cluster of `client`.
     public init(spec: SweepSpec, target: any SweepTarget, client: ClientConfiguration, logger: Logger) {
         self.spec = spec
         self.target = target
