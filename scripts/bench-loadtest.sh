@@ -10,15 +10,16 @@
 # N records of SIZE bytes, acks=all, idempotent, linger 5 ms, no compression, keyless, both
 # reading a delivery report per record. The ratio is of the medians over the rounds.
 #
-# Environment knobs: BENCH_RECORDS [1000000], BENCH_SIZE [100], BENCH_REPEAT [3],
+# Environment knobs: BENCH_RECORDS [5000000], BENCH_SIZE [100], BENCH_REPEAT [7] (shorter runs are
+# mostly noise on a shared machine),
 # BENCH_SKIP_BUILD [0], BENCH_BUILD_PATH [.build], BENCH_CONFIG [release], BENCH_TMP [/tmp].
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
-RECORDS=${BENCH_RECORDS:-1000000}
+RECORDS=${BENCH_RECORDS:-5000000}
 SIZE=${BENCH_SIZE:-100}
-REPEAT=${BENCH_REPEAT:-3}
+REPEAT=${BENCH_REPEAT:-7}
 BUILD_PATH=${BENCH_BUILD_PATH:-.build}
 CONFIG=${BENCH_CONFIG:-release}
 TMP_BASE=${BENCH_TMP:-/tmp}
