@@ -97,9 +97,12 @@ let package = Package(
             name: "BrookOps",
             dependencies: [
                 "Brook",
+                "BrookProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
         ),
         .executableTarget(
@@ -157,6 +160,7 @@ let package = Package(
                 "BrookOps",
                 "Brook",
                 "BrookBroker",
+                "BrookProtocol",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

@@ -6,7 +6,7 @@ struct BrookCLI: AsyncParsableCommand {
         commandName: "brook",
         abstract: "Kafka in production, in Swift: an embedded Kafka-protocol broker, client tools and services.",
         subcommands: [UpCommand.self, BrokerCommand.self, ProduceCommand.self, ConsumeCommand.self, TopicsCommand.self, GroupsCommand.self,
-                      DltCommand.self, LagCommand.self, PerfCommand.self, LedgerCommand.self]
+                      DltCommand.self, LagCommand.self, PerfCommand.self, LedgerCommand.self, LoadTestCommand.self]
     )
 
     static func main() async {

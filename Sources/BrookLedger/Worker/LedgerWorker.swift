@@ -28,6 +28,9 @@ public final class LedgerWorker: Service, Sendable {
         /// event in another currency is invalid here: it is dead-lettered and its account
         /// quarantined until a deployment that books the currency replays it.
         public var currencies: Set<String>?
+        /// Last changes to the pipeline's configuration (consumer fetch limits, batch and
+        /// in-flight bounds): `brook loadtest sweep` varies them.
+        public var tunePipeline: (@Sendable (inout PipelineConfiguration) -> Void)?
         public init(client: ClientConfiguration) { self.client = client }
     }
 
@@ -53,6 +56,7 @@ public final class LedgerWorker: Service, Sendable {
         consumer.offsets.autoOffsetReset = .earliest
         var pc = PipelineConfiguration(consumer: consumer, topics: [configuration.topic])
         pc.maxBatchRecords = configuration.maxBatchRecords
+        configuration.tunePipeline?(&pc)
         let currencies = configuration.currencies
         let counter = LedgerCounter()
         self.counter = counter

@@ -35,9 +35,15 @@ struct ProduceCommand: AsyncParsableCommand {
             pc.maxInFlightRequestsPerConnection = maxInFlight
             if pc.acks != .all { pc.enableIdempotence = false }
             let producer = try KafkaProducer(configuration: pc, logger: client.logger)
-            // Fail fast with one line when the cluster is unreachable or the topic is missing.
+            // Fail fast with one line when the cluster is unreachable or the topic is missing and
+            // the broker will not create it. Ask for auto-creation in that Metadata request, as
+            // Java's and librdkafka's producers (and Brook's) do.
             let admin = KafkaAdmin(config: try client.configuration(), logger: client.logger)
-            _ = try await admin.describeTopic(topic)
+            do {
+                _ = try await admin.cluster.metadata(for: topic, allowAutoCreate: true)
+            } catch KafkaClientError.broker(.leaderNotAvailable, _, _) {
+                // Being created (Kafka answers so right after auto-creating): the producer waits for it.
+            }
             await admin.close()
             let failures = Counter()
             let reports = Task {
