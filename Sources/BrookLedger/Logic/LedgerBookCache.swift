@@ -34,7 +34,7 @@ struct LedgerBookCache: Sendable {
     /// The most accounts kept.
     let capacity: Int
 
-    init(capacity: Int = 200_000) { self.capacity = max(capacity, 1) }
+    init(capacity: Int = 50_000) { self.capacity = max(capacity, 1) }
 
     /// Accounts cached.
     var accountCount: Int { owner.count }

@@ -14,7 +14,10 @@ final class SQLiteCheckpointer: Sendable {
 
     /// Starts checkpointing `path` every `interval`.
     static func start(path: String, interval: Duration = .milliseconds(100)) async throws -> SQLiteCheckpointer {
-        SQLiteCheckpointer(executor: try await SQLiteExecutor.open(path: path), interval: interval)
+        let executor = try await SQLiteExecutor.open(path: path)
+        // It reads no tables: a page cache of its own would only add to the process's memory.
+        try await executor.run { try $0.execute("PRAGMA cache_size=16") }
+        return SQLiteCheckpointer(executor: executor, interval: interval)
     }
 
     private init(executor: SQLiteExecutor, interval: Duration) {
