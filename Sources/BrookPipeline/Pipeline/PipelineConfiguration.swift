@@ -100,11 +100,46 @@ public struct PipelineConfiguration: Sendable {
     }
 }
 
-public enum PipelineError: Error, Sendable, CustomStringConvertible {
-    case invalidConfiguration(String)
+/// Errors the pipeline itself reports (client errors arrive as `KafkaClientError` and
+/// `KafkaConsumerError`).
+///
+/// A struct with a ``Code`` rather than an enum (postgres-nio's `PSQLError` shape), so a new kind
+/// can be added without breaking a user's exhaustive `switch`.
+public struct PipelineError: Error, Sendable, CustomStringConvertible {
+    /// The kind of a ``PipelineError``. New kinds may be added; `switch` over it with a `default`.
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        private enum Base: Hashable, Sendable { case invalidConfiguration }
+        private let base: Base
+        private init(_ base: Base) { self.base = base }
+
+        /// The pipeline configuration (or a sink's answer) is not usable.
+        public static let invalidConfiguration = Code(.invalidConfiguration)
+
+        public var description: String {
+            switch base {
+            case .invalidConfiguration: return "invalidConfiguration"
+            }
+        }
+    }
+
+    /// The kind of error.
+    public var code: Code
+    /// What went wrong.
+    public var message: String
+
+    /// Makes an error of any kind; the static functions below name the usual ones.
+    public init(code: Code, message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    /// The pipeline configuration (or a sink's answer) is not usable.
+    public static func invalidConfiguration(_ message: String) -> PipelineError { PipelineError(code: .invalidConfiguration, message: message) }
+
     public var description: String {
-        switch self {
-        case .invalidConfiguration(let s): return "invalid pipeline configuration: \(s)"
+        switch code {
+        case .invalidConfiguration: return "invalid pipeline configuration: \(message)"
+        default: return "\(code): \(message)"
         }
     }
 }
