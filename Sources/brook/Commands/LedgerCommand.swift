@@ -395,7 +395,7 @@ extension LedgerCommand {
             } else {
                 let b = try await EmbeddedBroker.start(logger: logger) { bc in
                     bc.flushPolicy = flush
-                    bc.groupInitialRebalanceDelayMs = 0
+                    bc.groupInitialRebalanceDelay = .zero
                 }
                 broker = b
                 servers = "127.0.0.1:\(b.port)"

@@ -14,7 +14,7 @@ private final class AdminTestBroker: Sendable {
         var logger = Logger(label: "admin-test")
         logger.logLevel = .warning
         embedded = try await EmbeddedBroker.start(logger: logger) { c in
-            c.groupInitialRebalanceDelayMs = 0
+            c.groupInitialRebalanceDelay = .zero
             c.flushPolicy = .os
         }
     }
