@@ -36,8 +36,8 @@ public actor KafkaCluster {
                 let c = try await BrokerConnection.connect(to: addr, config: config, eventLoopGroup: group, logger: logger)
                 bootstrapConnection = c
                 return c
-            } catch KafkaClientError.unreachable(let why) {
-                errors.append(why)
+            } catch let e as KafkaClientError where e.code == .unreachable {
+                errors.append(e.message ?? "")
             } catch {
                 errors.append("\(addr): \(error)")
             }

@@ -57,36 +57,46 @@ public enum SASLMechanism: String, Sendable, CaseIterable {
 
 /// How to reach and authenticate to the cluster. Confluent Cloud: `.saslSSL` with `.plain`.
 public struct SecurityConfiguration: Sendable {
+    /// `security.protocol`. Default `.plaintext`.
     public var securityProtocol: SecurityProtocol = .plaintext
+    /// `sasl.mechanism`. Default `.plain` (used only with a SASL security protocol).
     public var saslMechanism: SASLMechanism = .plain
+    /// `sasl.username`. Default nil.
     public var saslUsername: String?
+    /// `sasl.password`. Default nil.
     public var saslPassword: String?
-    /// PEM file of trusted CAs (`ssl.ca.location`); the system trust store when nil.
+    /// PEM file of trusted CAs (`ssl.ca.location`). Default nil: the system trust store.
     public var caFile: String?
-    /// Verify the broker's certificate and host name (on by default).
+    /// Verify the broker's certificate and host name (`enable.ssl.certificate.verification`).
+    /// Default true.
     public var verifyCertificates: Bool = true
     public init() {}
 }
 
 /// Settings shared by producers, consumers and admin clients. Defaults follow Kafka's.
 public struct ClientConfiguration: Sendable {
-    /// `bootstrap.servers`: any subset of the cluster; the rest is discovered.
+    /// `bootstrap.servers`: any subset of the cluster; the rest is discovered. No default: given
+    /// to `init`.
     public var bootstrapServers: [BrokerAddress]
     /// `client.id`, sent in every request header and shown in broker logs and group listings.
+    /// Default `brook`.
     public var clientId: String = "brook"
+    /// TLS and SASL. Default: plaintext, no authentication.
     public var security = SecurityConfiguration()
-    /// `request.timeout.ms`
+    /// `request.timeout.ms`. Default 30 s.
     public var requestTimeout: Duration = .seconds(30)
-    /// `socket.connection.setup.timeout.ms`
+    /// `socket.connection.setup.timeout.ms`. Default 10 s.
     public var connectTimeout: Duration = .seconds(10)
-    /// `reconnect.backoff.ms` / `reconnect.backoff.max.ms`: exponential with jitter between them.
+    /// `reconnect.backoff.ms`: first wait before reconnecting; grows exponentially, with jitter,
+    /// up to ``reconnectBackoffMax``. Default 50 ms.
     public var reconnectBackoff: Duration = .milliseconds(50)
+    /// `reconnect.backoff.max.ms`. Default 1 s.
     public var reconnectBackoffMax: Duration = .seconds(1)
-    /// `retry.backoff.ms`
+    /// `retry.backoff.ms`. Default 100 ms.
     public var retryBackoff: Duration = .milliseconds(100)
-    /// `metadata.max.age.ms`
+    /// `metadata.max.age.ms`. Default 300 s.
     public var metadataMaxAge: Duration = .seconds(300)
-    /// Largest response frame accepted.
+    /// Largest response frame accepted. Default 256 MiB. Not a Kafka setting.
     public var maxResponseSize: Int = 256 * 1024 * 1024
 
     public init(bootstrapServers: [BrokerAddress]) {

@@ -22,13 +22,13 @@ public struct ConsumerConfiguration: Sendable {
     /// `client.id`, TLS, SASL, timeouts).
     public var client: ClientConfiguration
 
-    /// `group.id`: the consumer group. nil means no group: partitions are assigned manually with
+    /// `group.id`: the consumer group (default nil). nil means no group: partitions are assigned manually with
     /// ``KafkaConsumer/assign(_:)`` and offsets cannot be committed.
     public var groupId: String?
 
     /// Group membership (classic protocol).
     public struct Group: Sendable {
-        /// `group.instance.id`: a stable identity for static membership (KIP-345). A restarted
+        /// `group.instance.id` (default nil): a stable identity for static membership (KIP-345). A restarted
         /// member with the same id gets its partitions back without a rebalance, and a member
         /// that closes does not leave the group (the coordinator waits `sessionTimeout` for it).
         public var groupInstanceId: String?
@@ -48,7 +48,7 @@ public struct ConsumerConfiguration: Sendable {
         /// member supports, preferred first. The group uses the first one every member supports.
         /// Rebalances are cooperative only if every assignor listed is cooperative.
         public var assignors: [PartitionAssignmentStrategy] = [.range, .cooperativeSticky]
-        /// `client.rack`: sent in the subscription (version 3) for rack-aware assignors.
+        /// `client.rack` (default nil): sent in the subscription (version 3) for rack-aware assignors.
         public var rack: String?
         public init() {}
     }
@@ -97,9 +97,9 @@ public struct ConsumerConfiguration: Sendable {
 
     /// Metrics (swift-metrics).
     public struct Metrics: Sendable {
-        /// Record lag, time lag and position gauges per partition.
+        /// Record lag, time lag and position gauges per partition (true).
         public var enabled: Bool = true
-        /// How often the gauges are updated.
+        /// How often the gauges are updated (1 s).
         public var updateInterval: Duration = .seconds(1)
         public init() {}
     }

@@ -89,34 +89,96 @@ public struct PartitionLag: Sendable, Equatable {
 }
 
 /// Errors specific to the consumer (broker errors arrive as ``KafkaClientError``).
-public enum KafkaConsumerError: Error, Sendable, CustomStringConvertible, Equatable {
+///
+/// A struct with a ``Code`` rather than an enum (postgres-nio's `PSQLError` shape), so a new kind
+/// can be added without breaking a user's exhaustive `switch`: compare ``code`` instead
+/// (`catch let e as KafkaConsumerError where e.code == .fenced`).
+public struct KafkaConsumerError: Error, Sendable, CustomStringConvertible, Equatable {
+    /// The kind of a ``KafkaConsumerError``. New kinds may be added; `switch` over it with a `default`.
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        private enum Base: Hashable, Sendable {
+            case noOffset, commitFailed, fenced, groupFailure, noGroup, notAssigned, invalidConfiguration, closed
+        }
+
+        private let base: Base
+        private init(_ base: Base) { self.base = base }
+
+        /// No committed offset (or it was out of range) and `autoOffsetReset` is `.error`.
+        public static let noOffset = Code(.noOffset)
+        /// The commit was refused because the group rebalanced (the partitions may belong to another
+        /// member now): REBALANCE_IN_PROGRESS, ILLEGAL_GENERATION or UNKNOWN_MEMBER_ID.
+        public static let commitFailed = Code(.commitFailed)
+        /// Another consumer with the same `groupInstanceId` took over (FENCED_INSTANCE_ID).
+        public static let fenced = Code(.fenced)
+        /// The group membership failed for good (e.g. INCONSISTENT_GROUP_PROTOCOL).
+        public static let groupFailure = Code(.groupFailure)
+        /// The operation needs a `groupId`.
+        public static let noGroup = Code(.noGroup)
+        /// The partition is not assigned to this consumer.
+        public static let notAssigned = Code(.notAssigned)
+        /// The consumer configuration or the call's arguments are not usable.
+        public static let invalidConfiguration = Code(.invalidConfiguration)
+        /// The consumer is closed.
+        public static let closed = Code(.closed)
+
+        public var description: String {
+            switch base {
+            case .noOffset: return "noOffset"
+            case .commitFailed: return "commitFailed"
+            case .fenced: return "fenced"
+            case .groupFailure: return "groupFailure"
+            case .noGroup: return "noGroup"
+            case .notAssigned: return "notAssigned"
+            case .invalidConfiguration: return "invalidConfiguration"
+            case .closed: return "closed"
+            }
+        }
+    }
+
+    /// The kind of error.
+    public var code: Code
+    /// The partition the error is about (``Code/noOffset``, ``Code/notAssigned``).
+    public var topicPartition: TopicPartition?
+    /// What went wrong, for the kinds that say more than their code.
+    public var message: String?
+
+    /// Makes an error of any kind; the static functions below name the usual ones.
+    public init(code: Code, topicPartition: TopicPartition? = nil, message: String? = nil) {
+        self.code = code
+        self.topicPartition = topicPartition
+        self.message = message
+    }
+
     /// No committed offset (or it was out of range) and `autoOffsetReset` is `.error`.
-    case noOffset(TopicPartition)
-    /// The commit was refused because the group rebalanced (the partitions may belong to another
-    /// member now): REBALANCE_IN_PROGRESS, ILLEGAL_GENERATION or UNKNOWN_MEMBER_ID.
-    case commitFailed(String)
+    public static func noOffset(_ tp: TopicPartition) -> KafkaConsumerError { KafkaConsumerError(code: .noOffset, topicPartition: tp) }
+    /// The commit was refused because the group rebalanced.
+    public static func commitFailed(_ message: String) -> KafkaConsumerError { KafkaConsumerError(code: .commitFailed, message: message) }
     /// Another consumer with the same `groupInstanceId` took over (FENCED_INSTANCE_ID).
-    case fenced(String)
-    /// The group membership failed for good (e.g. INCONSISTENT_GROUP_PROTOCOL).
-    case groupFailure(String)
+    public static func fenced(_ message: String) -> KafkaConsumerError { KafkaConsumerError(code: .fenced, message: message) }
+    /// The group membership failed for good.
+    public static func groupFailure(_ message: String) -> KafkaConsumerError { KafkaConsumerError(code: .groupFailure, message: message) }
     /// The operation needs a `groupId`.
-    case noGroup
+    public static var noGroup: KafkaConsumerError { KafkaConsumerError(code: .noGroup) }
     /// The partition is not assigned to this consumer.
-    case notAssigned(TopicPartition)
-    case invalidConfiguration(String)
+    public static func notAssigned(_ tp: TopicPartition) -> KafkaConsumerError { KafkaConsumerError(code: .notAssigned, topicPartition: tp) }
+    /// The consumer configuration or the call's arguments are not usable.
+    public static func invalidConfiguration(_ message: String) -> KafkaConsumerError { KafkaConsumerError(code: .invalidConfiguration, message: message) }
     /// The consumer is closed.
-    case closed
+    public static var closed: KafkaConsumerError { KafkaConsumerError(code: .closed) }
 
     public var description: String {
-        switch self {
-        case .noOffset(let tp): return "no committed offset for \(tp) and auto offset reset is 'error'"
-        case .commitFailed(let s): return "commit failed: \(s)"
-        case .fenced(let s): return "fenced: \(s)"
-        case .groupFailure(let s): return "consumer group failure: \(s)"
+        let s = message ?? ""
+        let tp = topicPartition.map { "\($0)" } ?? "?"
+        switch code {
+        case .noOffset: return "no committed offset for \(tp) and auto offset reset is 'error'"
+        case .commitFailed: return "commit failed: \(s)"
+        case .fenced: return "fenced: \(s)"
+        case .groupFailure: return "consumer group failure: \(s)"
         case .noGroup: return "the consumer has no group id"
-        case .notAssigned(let tp): return "\(tp) is not assigned to this consumer"
-        case .invalidConfiguration(let s): return "invalid consumer configuration: \(s)"
+        case .notAssigned: return "\(tp) is not assigned to this consumer"
+        case .invalidConfiguration: return "invalid consumer configuration: \(s)"
         case .closed: return "the consumer is closed"
+        default: return "\(code): \(s)"
         }
     }
 }

@@ -245,7 +245,7 @@ extension KafkaConsumer {
             } catch {
                 failures += 1
                 let leaderUnknown: Bool
-                if let e = error as? KafkaClientError, case .broker = e {
+                if let e = error as? KafkaClientError, e.code == .broker {
                     leaderUnknown = true
                 } else {
                     leaderUnknown = failures >= 3

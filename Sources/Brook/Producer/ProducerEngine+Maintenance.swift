@@ -142,7 +142,7 @@ extension ProducerEngine {
                 ])
                 for s in signals { s.signal() }
                 return
-            } catch let e as KafkaClientError where !e.isRetriable && e.code != nil {
+            } catch let e as KafkaClientError where !e.isRetriable && e.errorCode != nil {
                 logger.error("InitProducerId failed; the idempotent producer cannot send", metadata: [BrookLogKey.error: "\(e)"])
                 let failed = state.withLock { s in
                     s.idempotence.identityFailed(e)

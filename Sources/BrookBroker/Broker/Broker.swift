@@ -61,10 +61,10 @@ public final class Broker: Sendable {
         groups = GroupCoordinator(
             offsetsLog: BrokerOffsetsLog(partition: offsetsPartition, committer: committer, policy: config.flushPolicy),
             config: GroupCoordinatorConfig(
-                initialRebalanceDelayMs: config.groupInitialRebalanceDelayMs,
-                minSessionTimeoutMs: config.groupMinSessionTimeoutMs,
-                maxSessionTimeoutMs: config.groupMaxSessionTimeoutMs,
-                offsetsRetentionMs: config.offsetsRetentionMs),
+                initialRebalanceDelayMs: config.groupInitialRebalanceDelay.milliseconds,
+                minSessionTimeoutMs: Int32(clamping: config.groupMinSessionTimeout.milliseconds),
+                maxSessionTimeoutMs: Int32(clamping: config.groupMaxSessionTimeout.milliseconds),
+                offsetsRetentionMs: config.offsetsRetention.milliseconds),
             logger: logger)
         metrics.partitions.record(parts.count)
     }
@@ -74,7 +74,7 @@ public final class Broker: Sendable {
         try await groups.load()
         let retention = Task { [self] in
             while !Task.isCancelled {
-                try? await Task.sleep(for: .milliseconds(config.retentionCheckIntervalMs))
+                try? await Task.sleep(for: config.retentionCheckInterval)
                 if Task.isCancelled { break }
                 self.runRetention()
             }

@@ -83,10 +83,10 @@ extension Broker {
             ("auto.create.topics.enable", "\(config.autoCreateTopics)", .staticBroker, true, .boolean),
             ("num.partitions", "\(config.defaultPartitions)", .staticBroker, true, .int),
             ("socket.request.max.bytes", "\(config.socketRequestMaxBytes)", .staticBroker, true, .int),
-            ("group.initial.rebalance.delay.ms", "\(config.groupInitialRebalanceDelayMs)", .staticBroker, true, .int),
-            ("group.min.session.timeout.ms", "\(config.groupMinSessionTimeoutMs)", .staticBroker, true, .int),
-            ("group.max.session.timeout.ms", "\(config.groupMaxSessionTimeoutMs)", .staticBroker, true, .int),
-            ("offsets.retention.minutes", "\(config.offsetsRetentionMs / 60000)", .staticBroker, true, .int),
+            ("group.initial.rebalance.delay.ms", "\(config.groupInitialRebalanceDelay.milliseconds)", .staticBroker, true, .int),
+            ("group.min.session.timeout.ms", "\(config.groupMinSessionTimeout.milliseconds)", .staticBroker, true, .int),
+            ("group.max.session.timeout.ms", "\(config.groupMaxSessionTimeout.milliseconds)", .staticBroker, true, .int),
+            ("offsets.retention.minutes", "\(config.offsetsRetention.milliseconds / 60000)", .staticBroker, true, .int),
             ("brook.flush.policy", config.flushPolicy.rawValue, .staticBroker, true, .string),
         ]
         for (topicName, bname) in brokerNameForTopicConfig.sorted(by: { $0.value < $1.value }) {

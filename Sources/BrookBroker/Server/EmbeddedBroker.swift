@@ -57,8 +57,8 @@ public final class EmbeddedBroker: Sendable {
         config.host = "127.0.0.1"
         config.port = 0
         if profile == .testing {
-            config.groupInitialRebalanceDelayMs = 0
-            config.groupMinSessionTimeoutMs = 1000
+            config.groupInitialRebalanceDelay = .zero
+            config.groupMinSessionTimeout = .seconds(1)
             config.flushPolicy = .os
             config.autoCreateTopics = false
         }

@@ -81,7 +81,7 @@ public struct LagCollector: Sendable {
                 } catch let e as KafkaClientError {
                     // A partition the broker will not serve (moving leader, deleted topic) keeps
                     // its offsets and lag; only its time lag is unknown (null) this time.
-                    guard case .broker = e else { throw e }
+                    guard e.code == .broker else { throw e }
                     continue
                 }
                 for (p, off) in round { if let t = ts[p] { read["\(topic)\u{0}\(p)\u{0}\(off)"] = t } }
@@ -98,8 +98,7 @@ public struct LagCollector: Sendable {
     }
 
     static func isUnknownTopic(_ e: KafkaClientError) -> Bool {
-        if case .broker(.unknownTopicOrPartition, _, _) = e { return true }
-        return false
+        e.errorCode == .unknownTopicOrPartition
     }
 
     /// Where the oldest waiting record is: the committed offset, or the log start when the

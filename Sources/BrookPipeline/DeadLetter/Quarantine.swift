@@ -97,7 +97,7 @@ final class Quarantine: Sendable {
                             }
                         }
                     }
-                } catch KafkaClientError.broker(.unknownTopicOrPartition, _, _) {
+                } catch let e as KafkaClientError where e.errorCode == .unknownTopicOrPartition {
                     continue
                 }
             }

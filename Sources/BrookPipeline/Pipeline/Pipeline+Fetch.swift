@@ -119,9 +119,10 @@ extension Pipeline {
 extension KafkaConsumerError {
     /// Errors after which the consumer cannot go on.
     var isFatal: Bool {
-        switch self {
+        switch code {
         case .fenced, .groupFailure, .closed, .invalidConfiguration, .noGroup: return true
-        case .noOffset, .commitFailed, .notAssigned: return false
+        // noOffset, commitFailed, notAssigned, and any kind added later: the consumer goes on.
+        default: return false
         }
     }
 }

@@ -178,7 +178,7 @@ public final class Pipeline<Value: Sendable>: Service, Sendable {
             for nt in topics {
                 do {
                     try await admin.createTopics([nt])
-                } catch KafkaClientError.broker(.topicAlreadyExists, _, _) {
+                } catch let e as KafkaClientError where e.errorCode == .topicAlreadyExists {
                     continue
                 }
             }

@@ -20,6 +20,7 @@ public struct PipelineConfiguration: Sendable {
         /// one contiguous range at a time).
         case key(lanesPerPartition: Int)
     }
+    /// How records of one partition may run concurrently. Default `.partition`.
     public var ordering: Ordering = .partition
 
     /// The most records one handler or sink call receives (500).
@@ -40,6 +41,7 @@ public struct PipelineConfiguration: Sendable {
         public var maxAttempts = 5
         /// First backoff (100 ms), doubled per attempt up to `maxBackoff` (10 s).
         public var initialBackoff: Duration = .milliseconds(100)
+        /// The longest backoff (10 s).
         public var maxBackoff: Duration = .seconds(10)
         public init() {}
 
@@ -52,6 +54,7 @@ public struct PipelineConfiguration: Sendable {
             return min(d, maxBackoff)
         }
     }
+    /// Retries before dead-lettering. Default: 5 attempts, 100 ms doubling to 10 s.
     public var retry = Retry()
 
     /// The dead-letter topic and quarantine.
@@ -65,9 +68,12 @@ public struct PipelineConfiguration: Sendable {
         /// Create the DLT and quarantine topics at start when missing (true), with this many
         /// DLT partitions (1: one ordered history; records are keyed, so more keep per-key order too).
         public var createTopics = true
+        /// DLT partitions when it is created (1).
         public var partitions: Int32 = 1
         public init() {}
     }
+    /// The dead-letter topic and quarantine. Default: `<topic>.dlt` and `<topic>.quarantine`,
+    /// created when missing.
     public var deadLetter = DeadLetter()
 
     /// How often the finished prefix is committed (1 s); also on revocation and shutdown.
@@ -100,11 +106,46 @@ public struct PipelineConfiguration: Sendable {
     }
 }
 
-public enum PipelineError: Error, Sendable, CustomStringConvertible {
-    case invalidConfiguration(String)
+/// Errors the pipeline itself reports (client errors arrive as `KafkaClientError` and
+/// `KafkaConsumerError`).
+///
+/// A struct with a ``Code`` rather than an enum (postgres-nio's `PSQLError` shape), so a new kind
+/// can be added without breaking a user's exhaustive `switch`.
+public struct PipelineError: Error, Sendable, CustomStringConvertible {
+    /// The kind of a ``PipelineError``. New kinds may be added; `switch` over it with a `default`.
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        private enum Base: Hashable, Sendable { case invalidConfiguration }
+        private let base: Base
+        private init(_ base: Base) { self.base = base }
+
+        /// The pipeline configuration (or a sink's answer) is not usable.
+        public static let invalidConfiguration = Code(.invalidConfiguration)
+
+        public var description: String {
+            switch base {
+            case .invalidConfiguration: return "invalidConfiguration"
+            }
+        }
+    }
+
+    /// The kind of error.
+    public var code: Code
+    /// What went wrong.
+    public var message: String
+
+    /// Makes an error of any kind; the static functions below name the usual ones.
+    public init(code: Code, message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    /// The pipeline configuration (or a sink's answer) is not usable.
+    public static func invalidConfiguration(_ message: String) -> PipelineError { PipelineError(code: .invalidConfiguration, message: message) }
+
     public var description: String {
-        switch self {
-        case .invalidConfiguration(let s): return "invalid pipeline configuration: \(s)"
+        switch code {
+        case .invalidConfiguration: return "invalid pipeline configuration: \(message)"
+        default: return "\(code): \(message)"
         }
     }
 }

@@ -41,7 +41,7 @@ struct BrokerOptions: ParsableArguments {
         c.advertisedHost = advertisedHost
         c.defaultPartitions = defaultPartitions
         c.autoCreateTopics = autoCreateTopics
-        c.groupInitialRebalanceDelayMs = groupInitialRebalanceDelayMs
+        c.groupInitialRebalanceDelay = .milliseconds(groupInitialRebalanceDelayMs)
         return c
     }
 

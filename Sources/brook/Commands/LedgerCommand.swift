@@ -243,7 +243,7 @@ enum LedgerCLI {
                 while true {
                     do {
                         return try await admin.describeTopic(topic).partitions.map(\.id)
-                    } catch let error as KafkaClientError where error.code == .unknownTopicOrPartition {
+                    } catch let error as KafkaClientError where error.errorCode == .unknownTopicOrPartition {
                         return nil
                     } catch let error as KafkaClientError where error.isRetriable && ContinuousClock.now < deadline {
                         try await Task.sleep(for: .milliseconds(200))
@@ -395,7 +395,7 @@ extension LedgerCommand {
             } else {
                 let b = try await EmbeddedBroker.start(logger: logger) { bc in
                     bc.flushPolicy = flush
-                    bc.groupInitialRebalanceDelayMs = 0
+                    bc.groupInitialRebalanceDelay = .zero
                 }
                 broker = b
                 servers = "127.0.0.1:\(b.port)"

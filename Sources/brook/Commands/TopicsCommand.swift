@@ -28,7 +28,7 @@ struct TopicsCommand: AsyncParsableCommand {
                 }
                 do {
                     try await admin.createTopics([.init(name: topic, partitions: partitions, replicationFactor: replicationFactor, configs: cfg)], validateOnly: validateOnly)
-                } catch let e as KafkaClientError where ifNotExists && e.code == .topicAlreadyExists {
+                } catch let e as KafkaClientError where ifNotExists && e.errorCode == .topicAlreadyExists {
                     return
                 }
                 print(validateOnly ? "Topic \(topic) is valid." : "Created topic \(topic).")

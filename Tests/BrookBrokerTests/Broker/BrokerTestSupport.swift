@@ -15,7 +15,7 @@ final class BrokerHarness: Sendable {
         let dir = directory ?? FileManager.default.temporaryDirectory.appendingPathComponent("brook-test-\(UUID().uuidString)")
         self.directory = dir
         var config = BrokerConfig(dataDirectory: dir)
-        config.groupInitialRebalanceDelayMs = 0
+        config.groupInitialRebalanceDelay = .zero
         configure(&config)
         var logger = Logger(label: "test")
         logger.logLevel = .warning

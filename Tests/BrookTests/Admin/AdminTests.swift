@@ -14,7 +14,7 @@ private final class AdminTestBroker: Sendable {
         var logger = Logger(label: "admin-test")
         logger.logLevel = .warning
         embedded = try await EmbeddedBroker.start(logger: logger) { c in
-            c.groupInitialRebalanceDelayMs = 0
+            c.groupInitialRebalanceDelay = .zero
             c.flushPolicy = .os
         }
     }
@@ -37,7 +37,8 @@ private final class AdminTestBroker: Sendable {
         do {
             try await admin.createTopics([.init(name: "payments", partitions: 1)])
         } catch let e as KafkaClientError {
-            #expect(e.code == .topicAlreadyExists)
+            #expect(e.code == .broker)
+            #expect(e.errorCode == .topicAlreadyExists)
             #expect("\(e)".contains("payments"))
         }
         #expect(try await admin.listTopics().map(\.name) == ["payments"])

@@ -100,7 +100,7 @@ struct IdempotenceStateMachineTests {
     @Test func outOfOrderOnTheOldestBatchFailsItAndAsksForANewProducerId() {
         var (sm, p, _) = sending()
         let a = sm.produceFailed(failure(.outOfOrderSequenceNumber, oldest: true), partition: &p, now: now, retryBackoff: backoff, stopping: false)
-        #expect(fails(a)?.code == .outOfOrderSequenceNumber)
+        #expect(fails(a)?.errorCode == .outOfOrderSequenceNumber)
         #expect(a.resetIdentity && !a.refreshMetadata)
         #expect(p.needsReset && sm.needsIdentity)
     }
@@ -196,7 +196,7 @@ struct IdempotenceStateMachineTests {
     @Test func aFatalErrorFailsTheBatchAndResequencesTheRest() {
         var (sm, p, _) = sending()
         let a = sm.produceFailed(failure(.messageTooLarge, oldest: false), partition: &p, now: now, retryBackoff: backoff, stopping: false)
-        #expect(fails(a)?.code == .messageTooLarge)
+        #expect(fails(a)?.errorCode == .messageTooLarge)
         // Later batches carry sequences after the failed one: the broker would see a gap.
         #expect(a.resetIdentity && p.needsReset)
         #expect(!a.refreshMetadata)
@@ -212,14 +212,14 @@ struct IdempotenceStateMachineTests {
         var (sm, p, _) = sending()
         #expect(retries(sm.produceFailed(failure(.notEnoughReplicas, attempts: 4), partition: &p, now: now, retryBackoff: backoff, stopping: false)))
         let a = sm.produceFailed(failure(.notEnoughReplicas, attempts: 5), partition: &p, now: now, retryBackoff: backoff, stopping: false)
-        #expect(fails(a)?.code == .notEnoughReplicas)
+        #expect(fails(a)?.errorCode == .notEnoughReplicas)
         #expect(a.resetIdentity)
     }
 
     @Test func theDeliveryTimeoutEndsRetries() {
         var (sm, p, _) = sending()
         let a = sm.produceFailed(failure(.notEnoughReplicas, deadlineIn: .zero), partition: &p, now: now, retryBackoff: backoff, stopping: false)
-        guard case .fail(.timedOut(let message)) = a.batch else {
+        guard case .fail(let e) = a.batch, e.code == .timedOut, let message = e.message else {
             Issue.record("an expired batch did not time out")
             return
         }
@@ -228,7 +228,7 @@ struct IdempotenceStateMachineTests {
         // A non-retriable error keeps its own error past the deadline.
         var (sm2, p2, _) = sending()
         let b = sm2.produceFailed(failure(.messageTooLarge, deadlineIn: .zero), partition: &p2, now: now, retryBackoff: backoff, stopping: false)
-        #expect(fails(b)?.code == .messageTooLarge)
+        #expect(fails(b)?.errorCode == .messageTooLarge)
     }
 
     @Test func expiredBatchesMakeThePartitionResequence() {
@@ -255,7 +255,7 @@ struct IdempotenceStateMachineTests {
     @Test func nothingIsRetriedWhileStopping() {
         var (sm, p, _) = sending()
         let a = sm.produceFailed(failure(.notLeaderOrFollower), partition: &p, now: now, retryBackoff: backoff, stopping: true)
-        #expect(fails(a)?.code == .notLeaderOrFollower)
+        #expect(fails(a)?.errorCode == .notLeaderOrFollower)
         #expect(!a.resetIdentity && !p.needsReset)
         let unknown = sm.produceFailed(failure(.unknownProducerId), partition: &p, now: now, retryBackoff: backoff, stopping: true)
         #expect(fails(unknown) != nil && !unknown.resetIdentity)

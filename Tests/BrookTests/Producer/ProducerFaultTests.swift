@@ -116,7 +116,7 @@ struct ProducerFaultTests {
         let failed = o.reports.filter { if case .failure = $0.result { return true } else { return false } }
         #expect(!failed.isEmpty, "Kafka fails the batch that is out of order")
         for f in failed {
-            if case .failure(let e) = f.result { #expect(e.code == .outOfOrderSequenceNumber) }
+            if case .failure(let e) = f.result { #expect(e.errorCode == .outOfOrderSequenceNumber) }
         }
         #expect(o.stats.identities == 2, "a new producer id after the sequence error")
         // Everything else delivered exactly once, in order; the failed records are in the log

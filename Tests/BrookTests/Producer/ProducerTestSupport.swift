@@ -50,7 +50,7 @@ final class ProducerTestBroker: @unchecked Sendable {
             c.port = port
             c.defaultPartitions = partitions
             c.autoCreateTopics = true
-            c.groupMinSessionTimeoutMs = 6000
+            c.groupMinSessionTimeout = .seconds(6)
         }
     }
 

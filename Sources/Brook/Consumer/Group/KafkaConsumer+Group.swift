@@ -76,7 +76,7 @@ extension KafkaConsumer {
                 } catch is CancellationError {
                     return
                 } catch let e as KafkaConsumerError {
-                    if case .closed = e { return }
+                    if e.code == .closed { return }
                     fail(e)
                     return
                 } catch {
