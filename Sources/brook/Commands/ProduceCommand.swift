@@ -41,7 +41,7 @@ struct ProduceCommand: AsyncParsableCommand {
             let admin = KafkaAdmin(config: try client.configuration(), logger: client.logger)
             do {
                 _ = try await admin.cluster.metadata(for: topic, allowAutoCreate: true)
-            } catch KafkaClientError.broker(.leaderNotAvailable, _, _) {
+            } catch let error as KafkaClientError where error.errorCode == .leaderNotAvailable {
                 // Being created (Kafka answers so right after auto-creating): the producer waits for it.
             }
             await admin.close()
