@@ -111,7 +111,7 @@ public final class Broker: Sendable {
     var advertisedPort: Int32 { Int32(listeningPort.withLock { $0 }) }
 
     func runRetention() {
-        let (result, failures) = logs.runMaintenance(now: nowMs())
+        let (result, failures) = logs.runMaintenance(now: currentTimeMillis())
         for (tp, error) in failures {
             logger.warning("log maintenance failed", metadata: [BrookLogKey.topic: "\(tp.topic)", BrookLogKey.partition: "\(tp.partition)", BrookLogKey.error: "\(error)"])
         }
@@ -239,10 +239,6 @@ public final class Broker: Sendable {
             return respond(handleDescribeCluster(r, ctx), ctx)
         }
     }
-}
-
-func nowMs() -> Int64 {
-    currentTimeMillis()
 }
 
 func elapsedNanos(since start: ContinuousClock.Instant) -> Int64 {

@@ -37,7 +37,7 @@ extension Broker {
                         continue
                     }
                     let maxMessageBytes = Int(effectiveConfig(meta, "max.message.bytes")) ?? 1_048_588
-                    let logAppendTime = effectiveConfig(meta, "message.timestamp.type") == "LogAppendTime" ? nowMs() : nil
+                    let logAppendTime = effectiveConfig(meta, "message.timestamp.type") == "LogAppendTime" ? currentTimeMillis() : nil
                     guard let records = p.records, records.readableBytes > 0 else {
                         results.append((t.name, p.index, .invalidRecord, "no records", nil, -1))
                         continue

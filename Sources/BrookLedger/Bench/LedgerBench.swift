@@ -134,9 +134,6 @@ public struct LedgerBenchError: Error, CustomStringConvertible {
     public var description: String
 }
 
-extension Duration {
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
-}
 
 extension LedgerBench {
     /// The stream side alone at one rate (`brook ledger bench --stream-rate R`): latency by

@@ -1,3 +1,4 @@
+import BrookProtocol
 import Brook
 import BrookPipeline
 import CoreMetrics
@@ -106,7 +107,7 @@ public final class LedgerWorker: Service, Sendable {
                 } catch is CancellationError {
                     return
                 } catch {
-                    logger.warning("outbox relay failed; retrying", metadata: ["error": "\(error)"])
+                    logger.warning("outbox relay failed; retrying", metadata: [BrookLogKey.error: "\(error)"])
                 }
                 try? await Task.sleep(for: configuration.outboxInterval)
             }

@@ -1,3 +1,4 @@
+import BrookProtocol
 import Logging
 import ServiceLifecycle
 import Synchronization
@@ -47,7 +48,7 @@ public final class LagMonitorService: Service, Sendable {
                 } catch is CancellationError {
                     return
                 } catch {
-                    self.logger.warning("lag observation failed", metadata: ["error": "\(error)"])
+                    self.logger.warning("lag observation failed", metadata: [BrookLogKey.error: "\(error)"])
                 }
                 do { try await Task.sleep(for: self.interval) } catch { return }
             }

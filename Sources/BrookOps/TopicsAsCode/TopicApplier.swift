@@ -1,3 +1,4 @@
+import BrookProtocol
 import Brook
 import Logging
 
@@ -46,7 +47,7 @@ public struct TopicApplier: Sendable {
                 case .setConfigs(let topic, let cfg):
                     try await admin.alterConfigs(.topic, name: topic, cfg.sorted { $0.key < $1.key }.map { ($0.key, .set, $0.value) }, validateOnly: validateOnly)
                 }
-                if !validateOnly { logger.info("applied", metadata: ["change": "\(change)"]) }
+                if !validateOnly { logger.info("applied", metadata: [BrookLogKey.change: "\(change)"]) }
             }
         }
     }

@@ -78,4 +78,17 @@ public enum BrookLogKey {
     public static let recordsBefore = "recordsBefore"
     public static let recordsAfter = "recordsAfter"
     public static let durationMs = "ms"
+
+    // MARK: commands and services
+
+    /// An address a server listens on, as a URL.
+    public static let url = "url"
+    /// A command's working directory.
+    public static let directory = "dir"
+    /// The Kafka listener address of `brook up`.
+    public static let listen = "listen"
+    /// The HTTP address of `brook up`.
+    public static let http = "http"
+    /// A topics-as-code change.
+    public static let change = "change"
 }

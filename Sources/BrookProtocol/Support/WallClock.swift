@@ -28,4 +28,10 @@ extension Duration {
 
     /// Whole milliseconds (truncated), for the protocol's `…Ms` fields.
     public var milliseconds: Int64 { nanoseconds / 1_000_000 }
+
+    /// Seconds as a `Double`, for rates and reports.
+    public var seconds: Double {
+        let (s, atto) = components
+        return Double(s) + Double(atto) / 1e18
+    }
 }

@@ -1,3 +1,4 @@
+import BrookProtocol
 import ArgumentParser
 import Brook
 import BrookBroker
@@ -57,7 +58,7 @@ struct UpCommand: AsyncParsableCommand {
         let (host, port) = try parseHostPort(listen, defaultPort: 9092)
         let (hh, hp) = try parseHostPort(http, defaultPort: 9644)
         say("brook up: logs in \(logPath)\n")
-        logger.notice("brook up starting", metadata: ["dir": "\(root.path)", "listen": "\(listen)", "http": "\(http)"])
+        logger.notice("brook up starting", metadata: [BrookLogKey.directory: "\(root.path)", BrookLogKey.listen: "\(listen)", BrookLogKey.http: "\(http)"])
 
         // The broker first: everything else is its client. It runs in its own service group:
         // it starts first and stops last, after every client of it.
@@ -169,7 +170,7 @@ struct UpCommand: AsyncParsableCommand {
         } else {
             line = "brook up: \(error)"
         }
-        logger.error("brook up failed", metadata: ["error": "\(error)"])
+        logger.error("brook up failed", metadata: [BrookLogKey.error: "\(error)"])
         say("\n")
         FileHandle.standardError.write(Data((line + "\n").utf8))
         return ExitCode(1)
@@ -215,7 +216,7 @@ final class GeneratorService: Service, Sendable {
             try await cancelWhenGracefulShutdown { [self] in try await produce(producer) }
         } catch is CancellationError {
         } catch {
-            logger.error("generator stopped", metadata: ["error": "\(error)"])
+            logger.error("generator stopped", metadata: [BrookLogKey.error: "\(error)"])
             await producer.close()
             throw error
         }
@@ -302,7 +303,7 @@ final class SummaryService: Service, Sendable {
                     throw CancellationError()
                 } catch {
                     // Keep the last figure; the log says why it is not fresh.
-                    self.logger.debug("lag query failed", metadata: ["error": "\(error)"])
+                    self.logger.debug("lag query failed", metadata: [BrookLogKey.error: "\(error)"])
                 }
                 let line = LedgerStatusLine(
                     generated: self.generator.produced, counts: counts, appliedPerSecond: rate,

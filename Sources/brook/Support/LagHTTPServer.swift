@@ -1,3 +1,4 @@
+import BrookProtocol
 import BrookOps
 import Logging
 import NIOCore
@@ -35,7 +36,7 @@ final class LagHTTPServer: Service, Sendable {
             }
             .bind(host: host, port: port).get()
         channel.withLock { $0 = bound }
-        logger.notice("lag server listening", metadata: ["url": "http://\(host):\(bound.localAddress?.port ?? port)/metrics"])
+        logger.notice("lag server listening", metadata: [BrookLogKey.url: "http://\(host):\(bound.localAddress?.port ?? port)/metrics"])
     }
 
     /// Closes the listener (a bound server that never ran, or one that stopped).

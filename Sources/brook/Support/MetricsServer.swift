@@ -1,3 +1,4 @@
+import BrookProtocol
 import Logging
 import NIOCore
 import NIOHTTP1
@@ -40,7 +41,7 @@ final class MetricsServer: Service, Sendable {
             }
             .bind(host: host, port: port).get()
         channel.withLock { $0 = bound }
-        logger.info("metrics listening", metadata: ["url": "http://\(host):\(bound.localAddress?.port ?? port)/metrics"])
+        logger.info("metrics listening", metadata: [BrookLogKey.url: "http://\(host):\(bound.localAddress?.port ?? port)/metrics"])
     }
 
     /// Closes the listener (a bound server that never ran, or one that stopped).
