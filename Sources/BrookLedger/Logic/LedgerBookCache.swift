@@ -55,10 +55,10 @@ struct LedgerBookCache: Sendable {
     /// Takes the book out for a batch to change in place, with `rows` just read from the
     /// database (the accounts ``holds(_:from:)`` did not have) merged in.
     mutating func takeBook(merging rows: LedgerBook) -> LedgerBook {
+        // No changes to forget: `committed` stored the book with its changes forgotten.
         var taken = book
         book = LedgerBook()
         taken.merge(rows)
-        taken.forgetChanges()
         return taken
     }
 

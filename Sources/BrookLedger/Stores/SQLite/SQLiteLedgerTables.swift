@@ -44,14 +44,12 @@ struct SQLiteLedgerTables {
 
     /// Skips processed ids, loads the touched accounts, applies the rules in memory, writes the
     /// effects: the same step as ``LedgerTables/applyBatch(_:creditsTo:)``, run synchronously.
-    @discardableResult
-    func applyBatch(_ events: [(event: LedgerEvent, source: EventSource)], creditsTo: CreditDestination) throws -> LedgerBatchResult? {
-        guard !events.isEmpty else { return nil }
+    func applyBatch(_ events: [(event: LedgerEvent, source: EventSource)], creditsTo: CreditDestination) throws {
+        guard !events.isEmpty else { return }
         let done = try processedIds(events.map(\.event.id))
         let book = try loadBook(accounts: LedgerBatch.accounts(of: events.map(\.event)))
         let result = try LedgerBatch.apply(events, alreadyProcessed: done, book: book)
         try write(result, creditsTo: creditsTo)
-        return result
     }
 
     /// The stream's transaction body: the fencing check and move per partition, then the
